@@ -1,0 +1,101 @@
+import { execa } from 'execa';
+import type { Capture, CaptureEnding, CaptureRequest, CaptureResult } from './capture.js';
+import { CaptureError, classifyIftopFailure, tail } from './errors.js';
+
+/** Options of the iftop runner. */
+export interface IftopCaptureOptions {
+  /** The iftop binary. Default `iftop`. */
+  readonly iftopPath?: string;
+  /** Time between SIGINT and SIGKILL. Default 1500 ms. */
+  readonly graceMs?: number;
+  /** Extra wait past iftop's own end before the deadline SIGINT. Default 1000 ms. */
+  readonly slackMs?: number;
+}
+
+/**
+ * iftop's rate columns are kept in 2 s slots and its first slot is partial (capture opens mid-slot),
+ * so a 10 s window needs iftop to run 12 s: `-s` = sample + 2, rounded up to a slot.
+ */
+export function iftopSeconds(sampleSeconds: number): number {
+  return 2 * Math.ceil(sampleSeconds / 2) + 2;
+}
+
+/** The iftop arguments for a request: numeric hosts and ports, text output, one timed snapshot. */
+export function iftopArgs(request: CaptureRequest): string[] {
+  return [
+    '-nNb',
+    '-t',
+    '-i',
+    request.interface,
+    '-s',
+    String(iftopSeconds(request.sampleSeconds)),
+    '-L',
+    String(request.flowLimit),
+    ...(request.ports ? ['-P'] : []),
+  ];
+}
+
+/**
+ * Runs `iftop -nNb -t -s N` once. iftop prints its table only when a packet arrives after N s, so on
+ * an idle interface it would never exit: at N s + slack it gets SIGINT (it exits cleanly on that,
+ * printing nothing), and SIGKILL after the grace. The process is never left behind: execa kills it
+ * when nstats exits.
+ */
+export class IftopCapture implements Capture {
+  private readonly iftopPath: string;
+  private readonly graceMs: number;
+  private readonly slackMs: number;
+
+  constructor(options: IftopCaptureOptions = {}) {
+    this.iftopPath = options.iftopPath ?? 'iftop';
+    this.graceMs = options.graceMs ?? 1500;
+    this.slackMs = options.slackMs ?? 1000;
+  }
+
+  /** Wall-clock bound of one capture: iftop's run, the slack, and the grace. */
+  maxDurationMs(sampleSeconds: number): number {
+    return iftopSeconds(sampleSeconds) * 1000 + this.slackMs + this.graceMs;
+  }
+
+  async capture(request: CaptureRequest): Promise<CaptureResult> {
+    const args = iftopArgs(request);
+    const command = [this.iftopPath, ...args].join(' ');
+    const startedAt = new Date();
+    let aborted = false;
+    const child = execa(this.iftopPath, args, {
+      reject: false,
+      stdin: 'ignore',
+      timeout: iftopSeconds(request.sampleSeconds) * 1000 + this.slackMs,
+      killSignal: 'SIGINT',
+      forceKillAfterDelay: this.graceMs,
+      cleanup: true,
+      env: { LC_ALL: 'C' },
+      stripFinalNewline: false,
+    });
+    const onAbort = (): void => {
+      aborted = true;
+      child.kill('SIGINT');
+    };
+    if (request.signal?.aborted) onAbort();
+    request.signal?.addEventListener('abort', onAbort, { once: true });
+    const result = await child.finally(() => request.signal?.removeEventListener('abort', onAbort));
+    const endedAt = new Date();
+    const stdout = String(result.stdout ?? '');
+    const stderr = String(result.stderr ?? '');
+
+    if (result.code === 'ENOENT' || result.code === 'EACCES') {
+      throw new CaptureError('iftop-missing', request.interface, command, undefined, result.code);
+    }
+    const ending: CaptureEnding = aborted ? 'aborted' : result.timedOut ? 'deadline' : 'printed';
+    if (ending === 'printed' && result.exitCode !== 0) {
+      throw new CaptureError(
+        classifyIftopFailure(stderr),
+        request.interface,
+        command,
+        result.exitCode,
+        tail(stderr),
+      );
+    }
+    return { command, text: stdout, stderr, startedAt, endedAt, ending };
+  }
+}

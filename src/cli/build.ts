@@ -1,0 +1,58 @@
+import { CaptureError } from '../capture/errors.js';
+import { defaultRouteInterface } from '../capture/default-interface.js';
+import { IftopCapture } from '../capture/iftop-capture.js';
+import type { Config } from '../config/config.js';
+import { PeerNamer } from '../enrich/peer-namer.js';
+import { dnsReverseLookup } from '../enrich/resolver.js';
+import type { Logger } from '../log/logger.js';
+import { InfluxSink } from '../sink/influx-sink.js';
+import type { Sink } from '../sink/sink.js';
+import { LineProtocolSink } from '../sink/stdout-sink.js';
+
+/** The interface to capture on: the configured one, else the default route's. */
+export async function resolveInterface(config: Config): Promise<string> {
+  const configured = config.capture.interface;
+  if (configured) return configured;
+  const found = await defaultRouteInterface();
+  if (!found) {
+    throw new CaptureError(
+      'no-such-interface',
+      '(default route)',
+      'read /proc/net/route',
+      undefined,
+      'no default route found',
+    );
+  }
+  return found;
+}
+
+/** The capture stage from config. */
+export function buildCapture(config: Config): IftopCapture {
+  return new IftopCapture({ iftopPath: config.capture.iftopPath, graceMs: config.capture.graceMs });
+}
+
+/** The naming stage from config; undefined when reverse DNS is off. */
+export function buildNamer(config: Config): PeerNamer | undefined {
+  if (!config.dns.enabled) return undefined;
+  const { servers, timeoutMs, concurrency, cacheSize, ttlSeconds, negativeTtlSeconds } = config.dns;
+  return new PeerNamer(dnsReverseLookup({ timeoutMs, ...(servers ? { servers } : {}) }), {
+    timeoutMs,
+    concurrency,
+    cacheSize,
+    ttlSeconds,
+    negativeTtlSeconds,
+  });
+}
+
+/** The sink from config: InfluxDB when configured, else line protocol on stdout. */
+export function buildSink(config: Config, log: Logger): Sink {
+  if (!config.influx) return new LineProtocolSink(process.stdout);
+  return new InfluxSink(config.influx, {
+    onWriteFailed: (error, lines, attempt, final) =>
+      log[final ? 'error' : 'warn'](
+        { err: error, lines, attempt, final },
+        `sink: write of ${lines} lines failed (attempt ${attempt})${final ? ', given up' : ', will retry'}: ${error.message}`,
+      ),
+    onDropped: (lines) => log.error({ lines }, `sink: retry buffer full or expired, ${lines} lines dropped`),
+  });
+}

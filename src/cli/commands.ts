@@ -1,0 +1,86 @@
+import yoctoSpinner from 'yocto-spinner';
+import { iftopSeconds } from '../capture/iftop-capture.js';
+import type { Config } from '../config/config.js';
+import { createLogger } from '../log/logger.js';
+import { Daemon } from '../pipeline/daemon.js';
+import { takeSample } from '../pipeline/sample.js';
+import { cronScheduler } from '../schedule/scheduler.js';
+import { buildPoints } from '../sink/points.js';
+import { buildCapture, buildNamer, buildSink, resolveInterface } from './build.js';
+import { formatJson, formatLines, formatTable } from './format.js';
+
+/** `nstats once`: one capture, printed. */
+export async function onceCommand(config: Config, format: 'table' | 'json' | 'line'): Promise<number> {
+  const iface = await resolveInterface(config);
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const namer = buildNamer(config);
+  const seconds = iftopSeconds(config.capture.sampleSeconds);
+  const spinner = process.stderr.isTTY ? yoctoSpinner({ stream: process.stderr }) : undefined;
+  let left = seconds;
+  spinner?.start(`capturing on ${iface} for ${seconds} s`);
+  const timer = spinner
+    ? setInterval(() => {
+        left = Math.max(0, left - 1);
+        spinner.text =
+          left > 0 ? `capturing on ${iface}: ${left} s left` : `capturing on ${iface}: waiting for iftop`;
+      }, 1000)
+    : undefined;
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const sample = await takeSample(
+      { capture: buildCapture(config), ...(namer ? { namer } : {}), dnsBudgetMs: config.dns.budgetMs },
+      { ...config.capture, interface: iface },
+      abort.signal,
+    );
+    clearInterval(timer);
+    spinner?.stop();
+    for (const issue of sample.issues) log.warn(issue, `parse: line ${issue.line} skipped: ${issue.reason}`);
+    if (format === 'json') process.stdout.write(formatJson(sample));
+    else if (format === 'line') {
+      process.stdout.write(
+        formatLines(
+          buildPoints(sample.flows, {
+            identity: config.identity,
+            interface: iface,
+            time: sample.capture.endedAt,
+          }),
+        ),
+      );
+    } else process.stdout.write(formatTable(sample));
+    return 0;
+  } finally {
+    clearInterval(timer);
+    spinner?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `nstats run`: the daemon, until SIGTERM/SIGINT (or `maxCycles`). */
+export async function runCommand(config: Config, maxCycles?: number): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const iface = await resolveInterface(config);
+  const namer = buildNamer(config);
+  const daemon = new Daemon(
+    {
+      capture: buildCapture(config),
+      ...(namer ? { namer } : {}),
+      dnsBudgetMs: config.dns.budgetMs,
+      sink: buildSink(config, log),
+      log,
+      makeScheduler: (job) => cronScheduler(config.schedule, job, log),
+    },
+    { ...config, capture: { ...config.capture, interface: iface } },
+    maxCycles,
+  );
+  const onSignal = (signal: NodeJS.Signals) => void daemon.stop(signal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await daemon.run();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  return 0;
+}

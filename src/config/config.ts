@@ -1,0 +1,58 @@
+/** The one typed configuration object, built once at start-up by `loadConfig`. */
+export interface CaptureConfig {
+  /** Undefined: the interface of the default route, found at start-up. */
+  readonly interface?: string;
+  readonly sampleSeconds: number;
+  readonly flowLimit: number;
+  readonly ports: boolean;
+  readonly iftopPath: string;
+  readonly graceMs: number;
+}
+
+export interface InfluxConfig {
+  readonly url: string;
+  readonly api: 'v1' | 'v2';
+  readonly token?: string;
+  readonly org: string;
+  /** v2 bucket; for v1 the database (and retention policy) instead. */
+  readonly bucket?: string;
+  readonly database?: string;
+  readonly retentionPolicy?: string;
+  readonly username?: string;
+  readonly password?: string;
+  readonly timeoutMs: number;
+  readonly maxRetries: number;
+  readonly maxRetryTimeMs: number;
+  readonly batchSize: number;
+  readonly maxBufferLines: number;
+}
+
+export interface DnsConfig {
+  readonly enabled: boolean;
+  /** Undefined: the system's resolvers. */
+  readonly servers?: readonly string[];
+  readonly timeoutMs: number;
+  readonly budgetMs: number;
+  readonly concurrency: number;
+  readonly cacheSize: number;
+  readonly ttlSeconds: number;
+  readonly negativeTtlSeconds: number;
+}
+
+/** Who this sidecar is: the `hosts` tag and the Kubernetes tags. */
+export interface IdentityConfig {
+  readonly host: string;
+  readonly pod?: string;
+  readonly namespace?: string;
+  readonly node?: string;
+}
+
+export interface Config {
+  readonly capture: CaptureConfig;
+  readonly schedule: string;
+  /** Undefined: no database, `nstats run` prints line protocol to stdout. */
+  readonly influx?: InfluxConfig;
+  readonly dns: DnsConfig;
+  readonly identity: IdentityConfig;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}

@@ -1,0 +1,143 @@
+import { hostname } from 'node:os';
+import { config as dotenv } from 'dotenv';
+import type { Config } from './config.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
+import { SETTINGS, settingsSchema, type SettingName, type Settings } from './schema.js';
+
+/** Environment as read: names to values, unset or empty meaning "not set". */
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads `.env` (or the file named by NSTATS_ENV_FILE) into process.env without overriding what is
+ * already set. A missing file is fine; it is optional.
+ */
+export function loadDotenvFile(env: NodeJS.ProcessEnv = process.env): void {
+  dotenv({ path: env.NSTATS_ENV_FILE ?? '.env', processEnv: env, quiet: true, override: false });
+}
+
+/** The variable a setting was read from: its own name, else the first alias that is set. */
+function pick(env: Environment, name: SettingName): { variable: string; value: string | undefined } {
+  for (const variable of [name, ...(SETTINGS[name].aliases ?? [])]) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') return { variable, value };
+  }
+  return { variable: name, value: undefined };
+}
+
+function shown(name: SettingName, value: string | undefined): string | undefined {
+  return SETTINGS[name].secret && value !== undefined ? '(hidden)' : value;
+}
+
+/**
+ * Validates the environment once and builds the typed config. Makes no network calls.
+ * @throws ConfigError listing every bad setting (variable, value, what was expected).
+ */
+export function loadConfig(env: Environment, defaults: { hostname?: () => string } = {}): Config {
+  const names = Object.keys(SETTINGS) as SettingName[];
+  const picked = new Map(names.map((n) => [n, pick(env, n)]));
+  const input = Object.fromEntries(names.map((n) => [n, picked.get(n)?.value]));
+  const parsed = settingsSchema.safeParse(input);
+  if (!parsed.success) {
+    const problems: ConfigProblem[] = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]) as SettingName;
+      const p = picked.get(name);
+      return { variable: p?.variable ?? name, value: shown(name, p?.value), expected: issue.message };
+    });
+    throw new ConfigError(problems);
+  }
+  const s = parsed.data;
+  const problems: ConfigProblem[] = [];
+  const influx = buildInflux(s, picked, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    capture: {
+      ...(s.NSTATS_INTERFACE === undefined ? {} : { interface: s.NSTATS_INTERFACE }),
+      sampleSeconds: s.NSTATS_SAMPLE_SECONDS,
+      flowLimit: s.NSTATS_FLOW_LIMIT,
+      ports: s.NSTATS_PORTS,
+      iftopPath: s.NSTATS_IFTOP_PATH,
+      graceMs: s.NSTATS_CAPTURE_GRACE_MS,
+    },
+    schedule: s.NSTATS_SCHEDULE,
+    ...(influx ? { influx } : {}),
+    dns: {
+      enabled: s.NSTATS_DNS,
+      ...(s.NSTATS_DNS_SERVERS ? { servers: s.NSTATS_DNS_SERVERS } : {}),
+      timeoutMs: s.NSTATS_DNS_TIMEOUT_MS,
+      budgetMs: s.NSTATS_DNS_BUDGET_MS,
+      concurrency: s.NSTATS_DNS_CONCURRENCY,
+      cacheSize: s.NSTATS_DNS_CACHE_SIZE,
+      ttlSeconds: s.NSTATS_DNS_TTL_SECONDS,
+      negativeTtlSeconds: s.NSTATS_DNS_NEGATIVE_TTL_SECONDS,
+    },
+    identity: {
+      host: s.NSTATS_HOSTNAME ?? (defaults.hostname ?? hostname)(),
+      ...(s.POD_NAME ? { pod: s.POD_NAME } : {}),
+      ...(s.POD_NAMESPACE ? { namespace: s.POD_NAMESPACE } : {}),
+      ...(s.NODE_NAME ? { node: s.NODE_NAME } : {}),
+    },
+    logLevel: s.NSTATS_LOG_LEVEL,
+  };
+}
+
+function buildInflux(
+  s: Settings,
+  picked: Map<SettingName, { variable: string; value: string | undefined }>,
+  problems: ConfigProblem[],
+): Config['influx'] {
+  const url = s.NSTATS_INFLUX_URL;
+  const v = (n: SettingName) => picked.get(n)?.variable ?? n;
+  if (url === undefined) {
+    for (const n of [
+      'NSTATS_INFLUX_DATABASE',
+      'NSTATS_INFLUX_BUCKET',
+      'NSTATS_INFLUX_TOKEN',
+      'NSTATS_INFLUX_ORG',
+    ] as const) {
+      if (s[n] !== undefined) {
+        problems.push({
+          variable: v(n),
+          value: shown(n, picked.get(n)?.value),
+          expected: `is set but ${v('NSTATS_INFLUX_URL')} is not: set NSTATS_INFLUX_URL (or INFLUX=host:port) too, or unset it to print to stdout`,
+        });
+      }
+    }
+    return undefined;
+  }
+  const api = s.NSTATS_INFLUX_API ?? (s.NSTATS_INFLUX_DATABASE !== undefined ? 'v1' : 'v2');
+  if (api === 'v2' && s.NSTATS_INFLUX_BUCKET === undefined) {
+    problems.push({
+      variable: 'NSTATS_INFLUX_BUCKET',
+      value: undefined,
+      expected:
+        'expected a bucket for the v2 API (or set NSTATS_INFLUX_DATABASE / IDB for InfluxDB 1.x before 1.8)',
+    });
+  }
+  if (api === 'v1' && s.NSTATS_INFLUX_DATABASE === undefined) {
+    problems.push({
+      variable: 'NSTATS_INFLUX_DATABASE',
+      value: undefined,
+      expected: 'expected a database for the v1 API (IDB in the seed)',
+    });
+  }
+  const optional = {
+    token: s.NSTATS_INFLUX_TOKEN,
+    bucket: s.NSTATS_INFLUX_BUCKET,
+    database: s.NSTATS_INFLUX_DATABASE,
+    retentionPolicy: s.NSTATS_INFLUX_RETENTION_POLICY,
+    username: s.NSTATS_INFLUX_USERNAME,
+    password: s.NSTATS_INFLUX_PASSWORD,
+  };
+  return {
+    url,
+    api,
+    org: s.NSTATS_INFLUX_ORG ?? '',
+    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
+    timeoutMs: s.NSTATS_INFLUX_TIMEOUT_MS,
+    maxRetries: s.NSTATS_INFLUX_MAX_RETRIES,
+    maxRetryTimeMs: s.NSTATS_INFLUX_MAX_RETRY_TIME_MS,
+    batchSize: s.NSTATS_INFLUX_BATCH_SIZE,
+    maxBufferLines: s.NSTATS_INFLUX_MAX_BUFFER_LINES,
+  };
+}

@@ -1,0 +1,276 @@
+import cron from 'node-cron';
+import { z } from 'zod';
+
+/**
+ * Every setting nstats reads, with its environment variable, default and meaning. This table is
+ * the single source: the loader reads it, `--help` and the README list it.
+ */
+export interface SettingDoc {
+  readonly env: string;
+  /** Older names still read (the seed's `IFACE`, `INFLUX`, `IDB`). */
+  readonly aliases?: readonly string[];
+  readonly default: string;
+  readonly description: string;
+  /** Never printed: shown as `(hidden)` in errors and logs. */
+  readonly secret?: boolean;
+}
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((v) => ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
+    message: 'expected true or false',
+  })
+  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, { message: `expected a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { message: `expected a whole number from ${min} to ${max}` });
+
+const text = z.string().trim().min(1, { message: 'expected a non-empty value' });
+
+const url = text.refine(
+  (v) => {
+    try {
+      const u = new URL(v);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an http:// or https:// URL' },
+);
+
+/** `host:port` as the seed's INFLUX variable had it, or a full URL. */
+const hostPortOrUrl = text.transform((v) => (/^[a-z]+:\/\//i.test(v) ? v : `http://${v}`)).pipe(url);
+
+const interfaceName = text.regex(/^[A-Za-z0-9_.:@-]{1,15}$/, {
+  message: 'expected a network interface name (1-15 letters, digits, _ . : @ -)',
+});
+
+const schedule = text.refine((v) => cron.validate(v), {
+  message: 'expected a cron expression (5 fields, or 6 with seconds first), e.g. "* * * * *"',
+});
+
+const dnsServers = text.transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+/** The raw schema: one key per setting, all strings in, typed values out. */
+export const settingsSchema = z.object({
+  NSTATS_INTERFACE: interfaceName.optional(),
+  NSTATS_SAMPLE_SECONDS: int(2, 3600).default(10),
+  NSTATS_SCHEDULE: schedule.default('* * * * *'),
+  NSTATS_FLOW_LIMIT: int(1, 10000).default(100),
+  NSTATS_PORTS: bool.default(false),
+  NSTATS_IFTOP_PATH: text.default('iftop'),
+  NSTATS_CAPTURE_GRACE_MS: int(100, 30000).default(1500),
+
+  NSTATS_INFLUX_URL: hostPortOrUrl.optional(),
+  NSTATS_INFLUX_API: z.enum(['v2', 'v1'], { message: 'expected v2 or v1' }).optional(),
+  NSTATS_INFLUX_TOKEN: text.optional(),
+  NSTATS_INFLUX_ORG: text.optional(),
+  NSTATS_INFLUX_BUCKET: text.optional(),
+  NSTATS_INFLUX_DATABASE: text.optional(),
+  NSTATS_INFLUX_RETENTION_POLICY: text.optional(),
+  NSTATS_INFLUX_USERNAME: text.optional(),
+  NSTATS_INFLUX_PASSWORD: text.optional(),
+  NSTATS_INFLUX_TIMEOUT_MS: int(100, 600000).default(10000),
+  NSTATS_INFLUX_MAX_RETRIES: int(0, 100).default(3),
+  NSTATS_INFLUX_MAX_RETRY_TIME_MS: int(0, 3600000).default(50000),
+  NSTATS_INFLUX_BATCH_SIZE: int(1, 100000).default(1000),
+  NSTATS_INFLUX_MAX_BUFFER_LINES: int(1, 10000000).default(100000),
+
+  NSTATS_DNS: bool.default(true),
+  NSTATS_DNS_SERVERS: dnsServers.optional(),
+  NSTATS_DNS_TIMEOUT_MS: int(10, 60000).default(1000),
+  NSTATS_DNS_BUDGET_MS: int(10, 60000).default(2000),
+  NSTATS_DNS_CONCURRENCY: int(1, 256).default(8),
+  NSTATS_DNS_CACHE_SIZE: int(1, 1000000).default(4096),
+  NSTATS_DNS_TTL_SECONDS: int(0, 86400).default(300),
+  NSTATS_DNS_NEGATIVE_TTL_SECONDS: int(0, 86400).default(60),
+
+  NSTATS_HOSTNAME: text.optional(),
+  POD_NAME: text.optional(),
+  POD_NAMESPACE: text.optional(),
+  NODE_NAME: text.optional(),
+  NSTATS_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'expected one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+});
+
+export type Settings = z.output<typeof settingsSchema>;
+export type SettingName = keyof z.input<typeof settingsSchema>;
+
+/** Documentation of every setting, in the order of the README's table. */
+export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
+  NSTATS_INTERFACE: {
+    env: 'NSTATS_INTERFACE',
+    aliases: ['IFACE'],
+    default: 'the interface of the default route (eth0 in a pod)',
+    description: 'Interface iftop captures on.',
+  },
+  NSTATS_SAMPLE_SECONDS: {
+    env: 'NSTATS_SAMPLE_SECONDS',
+    default: '10',
+    description:
+      'Length of each sample, 2-3600 s. iftop runs this plus 2 s (its first 2 s slot is partial), rounded up to its 2 s slots.',
+  },
+  NSTATS_SCHEDULE: {
+    env: 'NSTATS_SCHEDULE',
+    default: '* * * * *',
+    description:
+      'When `nstats run` samples: a cron expression, a leading seconds field allowed. Runs never overlap.',
+  },
+  NSTATS_FLOW_LIMIT: {
+    env: 'NSTATS_FLOW_LIMIT',
+    default: '100',
+    description: 'Most flows per sample (iftop `-L`); busiest first.',
+  },
+  NSTATS_PORTS: {
+    env: 'NSTATS_PORTS',
+    default: 'false',
+    description: 'Split flows by port (iftop `-P`) and tag points with `senderPort`/`receiverPort`.',
+  },
+  NSTATS_IFTOP_PATH: { env: 'NSTATS_IFTOP_PATH', default: 'iftop', description: 'The iftop binary.' },
+  NSTATS_CAPTURE_GRACE_MS: {
+    env: 'NSTATS_CAPTURE_GRACE_MS',
+    default: '1500',
+    description: 'After the deadline iftop gets SIGINT; this long later, SIGKILL.',
+  },
+  NSTATS_INFLUX_URL: {
+    env: 'NSTATS_INFLUX_URL',
+    aliases: ['INFLUX'],
+    default: 'none: points are printed to stdout',
+    description: 'InfluxDB URL, or `host:port` as the seed had it (then http).',
+  },
+  NSTATS_INFLUX_API: {
+    env: 'NSTATS_INFLUX_API',
+    default: 'v1 when a database is set, else v2',
+    description:
+      '`v2` writes to `/api/v2/write` (InfluxDB 2.x, 3.x, Cloud, 1.8+, VictoriaMetrics); `v1` to `/write?db=` (InfluxDB 1.x before 1.8).',
+  },
+  NSTATS_INFLUX_TOKEN: {
+    env: 'NSTATS_INFLUX_TOKEN',
+    default: 'none',
+    description: 'API token (v2). For 1.8+ through v2: `user:password`.',
+    secret: true,
+  },
+  NSTATS_INFLUX_ORG: { env: 'NSTATS_INFLUX_ORG', default: 'empty', description: 'Organization (v2).' },
+  NSTATS_INFLUX_BUCKET: {
+    env: 'NSTATS_INFLUX_BUCKET',
+    default: 'required for v2',
+    description: 'Bucket (v2). For 1.8+: `database/retention-policy`.',
+  },
+  NSTATS_INFLUX_DATABASE: {
+    env: 'NSTATS_INFLUX_DATABASE',
+    aliases: ['IDB'],
+    default: 'required for v1',
+    description: 'Database (v1).',
+  },
+  NSTATS_INFLUX_RETENTION_POLICY: {
+    env: 'NSTATS_INFLUX_RETENTION_POLICY',
+    default: "the database's default",
+    description: 'Retention policy (v1).',
+  },
+  NSTATS_INFLUX_USERNAME: {
+    env: 'NSTATS_INFLUX_USERNAME',
+    default: 'none',
+    description: 'User (v1, basic auth).',
+  },
+  NSTATS_INFLUX_PASSWORD: {
+    env: 'NSTATS_INFLUX_PASSWORD',
+    default: 'none',
+    description: 'Password (v1, basic auth).',
+    secret: true,
+  },
+  NSTATS_INFLUX_TIMEOUT_MS: {
+    env: 'NSTATS_INFLUX_TIMEOUT_MS',
+    default: '10000',
+    description: 'Timeout of one write request.',
+  },
+  NSTATS_INFLUX_MAX_RETRIES: {
+    env: 'NSTATS_INFLUX_MAX_RETRIES',
+    default: '3',
+    description: 'Retries of a failed batch (5xx, 429, network errors); 0 disables.',
+  },
+  NSTATS_INFLUX_MAX_RETRY_TIME_MS: {
+    env: 'NSTATS_INFLUX_MAX_RETRY_TIME_MS',
+    default: '50000',
+    description: 'A batch is given up after this long in retries (kept below the 60 s cycle).',
+  },
+  NSTATS_INFLUX_BATCH_SIZE: {
+    env: 'NSTATS_INFLUX_BATCH_SIZE',
+    default: '1000',
+    description: 'Lines per request.',
+  },
+  NSTATS_INFLUX_MAX_BUFFER_LINES: {
+    env: 'NSTATS_INFLUX_MAX_BUFFER_LINES',
+    default: '100000',
+    description: 'Lines kept in memory for retries; beyond it the oldest are dropped (and logged).',
+  },
+  NSTATS_DNS: { env: 'NSTATS_DNS', default: 'true', description: 'Name peers by reverse DNS.' },
+  NSTATS_DNS_SERVERS: {
+    env: 'NSTATS_DNS_SERVERS',
+    default: "the system's (/etc/resolv.conf)",
+    description: 'Comma-separated DNS servers for reverse lookups.',
+  },
+  NSTATS_DNS_TIMEOUT_MS: {
+    env: 'NSTATS_DNS_TIMEOUT_MS',
+    default: '1000',
+    description: 'Timeout of one lookup.',
+  },
+  NSTATS_DNS_BUDGET_MS: {
+    env: 'NSTATS_DNS_BUDGET_MS',
+    default: '2000',
+    description: 'Most time naming may add to a cycle; peers not named by then keep their IP.',
+  },
+  NSTATS_DNS_CONCURRENCY: {
+    env: 'NSTATS_DNS_CONCURRENCY',
+    default: '8',
+    description: 'Lookups in flight at once.',
+  },
+  NSTATS_DNS_CACHE_SIZE: {
+    env: 'NSTATS_DNS_CACHE_SIZE',
+    default: '4096',
+    description: 'Addresses kept in the cache.',
+  },
+  NSTATS_DNS_TTL_SECONDS: {
+    env: 'NSTATS_DNS_TTL_SECONDS',
+    default: '300',
+    description: 'How long a name is kept.',
+  },
+  NSTATS_DNS_NEGATIVE_TTL_SECONDS: {
+    env: 'NSTATS_DNS_NEGATIVE_TTL_SECONDS',
+    default: '60',
+    description: 'How long "no name" (or a failed lookup) is kept.',
+  },
+  NSTATS_HOSTNAME: {
+    env: 'NSTATS_HOSTNAME',
+    aliases: ['HOSTNAME'],
+    default: "the machine's host name (the pod name in Kubernetes)",
+    description: 'Value of the `hosts` tag.',
+  },
+  POD_NAME: { env: 'POD_NAME', default: 'unset', description: 'Downward API: adds the `pod` tag.' },
+  POD_NAMESPACE: {
+    env: 'POD_NAMESPACE',
+    default: 'unset',
+    description: 'Downward API: adds the `namespace` tag.',
+  },
+  NODE_NAME: { env: 'NODE_NAME', default: 'unset', description: 'Downward API: adds the `node` tag.' },
+  NSTATS_LOG_LEVEL: {
+    env: 'NSTATS_LOG_LEVEL',
+    default: 'info',
+    description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr.',
+  },
+};

@@ -1,0 +1,152 @@
+import type { Config } from '../config/config.js';
+import type { Logger } from '../log/logger.js';
+import { buildPoints } from '../sink/points.js';
+import type { Sink } from '../sink/sink.js';
+import type { Scheduler } from '../schedule/scheduler.js';
+import { takeSample, type SampleDeps } from './sample.js';
+
+/** The outcome of one cycle, also logged as one `cycle: done` event. */
+export interface CycleReport {
+  readonly flows: number;
+  readonly points: number;
+  readonly parseIssues: number;
+  readonly ending: string;
+  readonly durationMs: number;
+  /** CPU time of nstats itself (user + system, not iftop's). */
+  readonly cpuMs: number;
+  readonly captureMs: number;
+  readonly parseMs: number;
+  readonly nameMs: number;
+  readonly writeMs: number;
+}
+
+/** What the daemon is built from; all made once at start-up. */
+export interface DaemonDeps extends SampleDeps {
+  readonly sink: Sink;
+  readonly log: Logger;
+  readonly makeScheduler: (job: () => Promise<void>) => Scheduler;
+}
+
+/**
+ * `nstats run`: on every tick, capture -> parse -> name -> points -> sink. A failing cycle is logged
+ * and the schedule goes on. `stop()` stops the schedule, ends a running capture cleanly (SIGINT to
+ * iftop, keeping what it printed), flushes the sink and closes it.
+ */
+export class Daemon {
+  private scheduler: Scheduler | undefined;
+  private running: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+  private cycles = 0;
+  private stopped = false;
+  private readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(
+    private readonly deps: DaemonDeps,
+    private readonly config: Config & { capture: { interface: string } },
+    private readonly maxCycles?: number,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Starts the schedule; resolves when the daemon has stopped. */
+  run(): Promise<void> {
+    const { log } = this.deps;
+    this.scheduler = this.deps.makeScheduler(() => this.tick());
+    this.scheduler.start();
+    log.info(
+      {
+        interface: this.config.capture.interface,
+        schedule: this.config.schedule,
+        sink: this.deps.sink.name,
+        nextRun: this.scheduler.nextRun(),
+      },
+      'daemon: started',
+    );
+    return this.done;
+  }
+
+  /** One cycle; errors are logged, never thrown (the schedule must go on). */
+  tick(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const cycle = this.cycle()
+      .then(
+        (report) => this.deps.log.info(report, `cycle: done, ${report.points} points`),
+        (err: unknown) =>
+          this.deps.log.error({ err }, `cycle: failed: ${err instanceof Error ? err.message : String(err)}`),
+      )
+      .finally(() => {
+        this.running = undefined;
+        this.cycles++;
+        if (this.maxCycles !== undefined && this.cycles >= this.maxCycles)
+          void this.stop('max cycles reached');
+      });
+    this.running = cycle;
+    return cycle;
+  }
+
+  private async cycle(): Promise<CycleReport> {
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const sample = await takeSample(this.deps, this.config.capture, this.abort.signal);
+    for (const issue of sample.issues.slice(0, 20)) {
+      this.deps.log.warn(
+        { line: issue.line, raw: issue.raw },
+        `parse: line ${issue.line} skipped: ${issue.reason}`,
+      );
+    }
+    if (!sample.snapshot) {
+      this.deps.log.info(
+        { ending: sample.capture.ending },
+        'capture: iftop printed no table (no traffic after the sample)',
+      );
+    }
+    const points = buildPoints(sample.flows, {
+      identity: this.config.identity,
+      interface: sample.interface,
+      time: sample.capture.endedAt,
+    });
+    const t1 = performance.now();
+    this.deps.sink.write(points);
+    try {
+      await this.deps.sink.flush();
+    } catch (err) {
+      this.deps.log.warn(
+        { err },
+        `sink: write failed (retried in the background): ${(err as Error).message}`,
+      );
+    }
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      flows: sample.flows.length,
+      points: points.length,
+      parseIssues: sample.issues.length,
+      ending: sample.capture.ending,
+      durationMs: Math.round(performance.now() - t0),
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      captureMs: Math.round(sample.timings.captureMs),
+      parseMs: Math.round(sample.timings.parseMs * 10) / 10,
+      nameMs: Math.round(sample.timings.nameMs),
+      writeMs: Math.round(performance.now() - t1),
+    };
+  }
+
+  /** Stops the schedule, ends a running capture, flushes and closes the sink. Idempotent. */
+  async stop(reason: string): Promise<void> {
+    if (this.stopped) return this.done;
+    this.stopped = true;
+    const { log } = this.deps;
+    log.info({ reason }, `daemon: stopping (${reason})`);
+    await this.scheduler?.stop();
+    this.abort.abort();
+    await this.running;
+    try {
+      await this.deps.sink.close();
+    } catch (err) {
+      log.error({ err }, `sink: close failed: ${(err as Error).message}`);
+    }
+    log.info({ cycles: this.cycles, ...this.deps.sink.stats }, 'daemon: stopped');
+    this.resolveDone();
+    return this.done;
+  }
+}

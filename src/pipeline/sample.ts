@@ -1,0 +1,66 @@
+import type { Capture, CaptureResult } from '../capture/capture.js';
+import type { CaptureConfig } from '../config/config.js';
+import type { PeerNamer } from '../enrich/peer-namer.js';
+import { parseIftop } from '../parse/iftop-parser.js';
+import type { ParseIssue, Snapshot } from '../parse/types.js';
+import type { NamedFlow } from '../sink/points.js';
+
+/** One sample taken through capture -> parse -> enrich. */
+export interface Sample {
+  readonly interface: string;
+  readonly capture: CaptureResult;
+  /** The last table iftop printed; undefined when it printed none (an idle interface). */
+  readonly snapshot?: Snapshot;
+  readonly flows: readonly NamedFlow[];
+  readonly issues: readonly ParseIssue[];
+  /** Milliseconds spent in each stage. */
+  readonly timings: { readonly captureMs: number; readonly parseMs: number; readonly nameMs: number };
+}
+
+/** What a sample needs, built once at start-up. */
+export interface SampleDeps {
+  readonly capture: Capture;
+  /** Undefined: no naming, peers keep their IP. */
+  readonly namer?: PeerNamer;
+  readonly dnsBudgetMs: number;
+}
+
+/** Captures on an interface, parses iftop's text and names the peers of every flow. */
+export async function takeSample(
+  deps: SampleDeps,
+  capture: CaptureConfig & { readonly interface: string },
+  signal?: AbortSignal,
+): Promise<Sample> {
+  const t0 = performance.now();
+  const result = await deps.capture.capture({
+    interface: capture.interface,
+    sampleSeconds: capture.sampleSeconds,
+    flowLimit: capture.flowLimit,
+    ports: capture.ports,
+    ...(signal ? { signal } : {}),
+  });
+  const t1 = performance.now();
+  const parsed = parseIftop(result.text, { ports: capture.ports });
+  const snapshot = parsed.snapshots.at(-1);
+  const t2 = performance.now();
+  const flows = snapshot?.flows ?? [];
+  const names = deps.namer
+    ? await deps.namer.nameAll(
+        flows.flatMap((f) => [f.source.address, f.destination.address]),
+        deps.dnsBudgetMs,
+      )
+    : new Map<string, string>();
+  const t3 = performance.now();
+  return {
+    interface: capture.interface,
+    capture: result,
+    ...(snapshot ? { snapshot } : {}),
+    flows: flows.map((flow) => ({
+      flow,
+      sourceName: names.get(flow.source.address) ?? flow.source.address,
+      destinationName: names.get(flow.destination.address) ?? flow.destination.address,
+    })),
+    issues: parsed.issues,
+    timings: { captureMs: t1 - t0, parseMs: t2 - t1, nameMs: t3 - t2 },
+  };
+}

@@ -1,0 +1,49 @@
+import type { Point } from '@influxdata/influxdb-client';
+import type { Sink, SinkStats } from './sink.js';
+
+/** Writes line protocol, one point per line, to a stream (stdout when no InfluxDB is set). */
+export class LineProtocolSink implements Sink {
+  readonly name = 'stdout';
+  readonly stats: SinkStats = { pointsReceived: 0, pointsWritten: 0, pointsFailed: 0 };
+
+  constructor(
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly precision: 'ns' | 'us' | 'ms' | 's' = 'ms',
+  ) {}
+
+  write(points: readonly Point[]): void {
+    this.stats.pointsReceived += points.length;
+    const lines = points
+      .map((p) => p.toLineProtocol({ convertTime: (t) => timestamp(t, this.precision) }))
+      .filter((l): l is string => l !== undefined);
+    if (lines.length > 0) this.out.write(`${lines.join('\n')}\n`);
+    this.stats.pointsWritten += lines.length;
+  }
+
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A Point's time as an integer in the given precision. */
+export function timestamp(
+  t: string | number | Date | undefined,
+  precision: 'ns' | 'us' | 'ms' | 's',
+): string | undefined {
+  if (!(t instanceof Date)) return t === undefined ? undefined : String(t);
+  const ms = BigInt(t.getTime());
+  switch (precision) {
+    case 'ns':
+      return (ms * 1_000_000n).toString();
+    case 'us':
+      return (ms * 1000n).toString();
+    case 'ms':
+      return ms.toString();
+    case 's':
+      return (ms / 1000n).toString();
+  }
+}
