@@ -51,6 +51,8 @@ export class PeerNamer {
     this.cache = new LRUCache<string, Entry>({
       max: options.cacheSize,
       ttlAutopurge: false,
+      // Read the clock on every get (its default caches it for 1 ms behind a timer).
+      ttlResolution: 0,
       ...(now ? { perf: { now } } : {}),
     });
     this.limit = pLimit(options.concurrency);

@@ -1,0 +1,148 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/errors.js';
+import { loadConfig } from '../../src/config/load.js';
+import { SETTINGS } from '../../src/config/schema.js';
+
+const host = () => 'test-host';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env, { hostname: host });
+  } catch (err) {
+    if (err instanceof ConfigError)
+      return err.problems.map((p) => `${p.variable}=${p.value ?? ''}: ${p.expected}`);
+    throw err;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('has sane defaults: stdout sink, 10 s sample every minute, DNS on', () => {
+    const c = loadConfig({}, { hostname: host });
+    expect(c.influx).toBeUndefined();
+    expect(c.capture).toEqual({
+      sampleSeconds: 10,
+      flowLimit: 100,
+      ports: false,
+      iftopPath: 'iftop',
+      graceMs: 1500,
+    });
+    expect(c.schedule).toBe('* * * * *');
+    expect(c.dns).toMatchObject({ enabled: true, timeoutMs: 1000, budgetMs: 2000, concurrency: 8 });
+    expect(c.identity).toEqual({ host: 'test-host' });
+    expect(c.logLevel).toBe('info');
+  });
+
+  it("reads the seed's IFACE, INFLUX (host:port) and IDB as InfluxDB 1.x", () => {
+    const c = loadConfig(
+      { IFACE: 'eth1', INFLUX: 'influx.monitoring:8086', IDB: 'telegraf' },
+      { hostname: host },
+    );
+    expect(c.capture.interface).toBe('eth1');
+    expect(c.influx).toMatchObject({ url: 'http://influx.monitoring:8086', api: 'v1', database: 'telegraf' });
+  });
+
+  it('prefers the new names over the seed aliases', () => {
+    const c = loadConfig({ IFACE: 'eth1', NSTATS_INTERFACE: 'eth2' }, { hostname: host });
+    expect(c.capture.interface).toBe('eth2');
+  });
+
+  it('configures the v2 API with bucket, org and token', () => {
+    const c = loadConfig(
+      {
+        NSTATS_INFLUX_URL: 'https://cloud.example:443',
+        NSTATS_INFLUX_BUCKET: 'net',
+        NSTATS_INFLUX_ORG: 'acme',
+        NSTATS_INFLUX_TOKEN: 't0k',
+      },
+      { hostname: host },
+    );
+    expect(c.influx).toMatchObject({
+      api: 'v2',
+      bucket: 'net',
+      org: 'acme',
+      token: 't0k',
+      maxRetries: 3,
+      timeoutMs: 10000,
+    });
+  });
+
+  it('reads the downward-API variables and a seconds-field schedule', () => {
+    const c = loadConfig(
+      {
+        POD_NAME: 'web-0',
+        POD_NAMESPACE: 'shop',
+        NODE_NAME: 'n1',
+        NSTATS_SCHEDULE: '*/15 * * * * *',
+        NSTATS_HOSTNAME: 'h',
+      },
+      { hostname: host },
+    );
+    expect(c.identity).toEqual({ host: 'h', pod: 'web-0', namespace: 'shop', node: 'n1' });
+    expect(c.schedule).toBe('*/15 * * * * *');
+  });
+
+  it('treats empty values as unset', () => {
+    expect(
+      loadConfig({ NSTATS_INTERFACE: '', NSTATS_SAMPLE_SECONDS: '' }, { hostname: host }).capture
+        .sampleSeconds,
+    ).toBe(10);
+  });
+
+  it('names the variable, the value and what is expected, for every bad setting at once', () => {
+    expect(
+      problems({
+        NSTATS_SAMPLE_SECONDS: 'ten',
+        NSTATS_SCHEDULE: 'every minute',
+        NSTATS_PORTS: 'maybe',
+        IFACE: 'eth0; rm -rf /',
+        NSTATS_INFLUX_URL: 'ftp://x',
+        NSTATS_LOG_LEVEL: 'loud',
+      }),
+    ).toEqual([
+      'IFACE=eth0; rm -rf /: expected a network interface name (1-15 letters, digits, _ . : @ -)',
+      'NSTATS_SAMPLE_SECONDS=ten: expected a whole number from 2 to 3600',
+      'NSTATS_SCHEDULE=every minute: expected a cron expression (5 fields, or 6 with seconds first), e.g. "* * * * *"',
+      'NSTATS_PORTS=maybe: expected true or false',
+      'NSTATS_INFLUX_URL=ftp://x: expected an http:// or https:// URL',
+      'NSTATS_LOG_LEVEL=loud: expected one of fatal, error, warn, info, debug, trace, silent',
+    ]);
+    expect(problems({ NSTATS_SAMPLE_SECONDS: '1' })).toEqual([
+      'NSTATS_SAMPLE_SECONDS=1: expected a whole number from 2 to 3600',
+    ]);
+  });
+
+  it('requires a bucket for v2 and a database for v1', () => {
+    expect(problems({ NSTATS_INFLUX_URL: 'http://x:8086' })[0]).toMatch(
+      /^NSTATS_INFLUX_BUCKET=: expected a bucket/,
+    );
+    expect(problems({ NSTATS_INFLUX_URL: 'http://x:8086', NSTATS_INFLUX_API: 'v1' })[0]).toMatch(
+      /^NSTATS_INFLUX_DATABASE=: expected a database/,
+    );
+  });
+
+  it('rejects database settings without a URL instead of silently printing to stdout', () => {
+    expect(problems({ IDB: 'telegraf' })[0]).toMatch(/^IDB=telegraf: is set but NSTATS_INFLUX_URL is not/);
+  });
+
+  it('never shows a token or password in errors', () => {
+    const msg = (() => {
+      try {
+        loadConfig({ NSTATS_INFLUX_TOKEN: 'super-secret-token' }, { hostname: host });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    })();
+    expect(msg).toContain('NSTATS_INFLUX_TOKEN="(hidden)"');
+    expect(msg).not.toContain('super-secret-token');
+  });
+
+  it('documents every setting with a default and a description', () => {
+    for (const [name, doc] of Object.entries(SETTINGS)) {
+      expect(doc.env).toBe(name);
+      expect(doc.default.length).toBeGreaterThan(0);
+      expect(doc.description.length).toBeGreaterThan(0);
+    }
+  });
+});

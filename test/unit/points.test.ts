@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import type { Flow } from '../../src/parse/types.js';
+import { buildPoint } from '../../src/sink/points.js';
+import { timestamp } from '../../src/sink/stdout-sink.js';
+import { MAX_TAG_LENGTH, safeTagValue } from '../../src/sink/tag-value.js';
+
+const FLOW: Flow = {
+  rank: 1,
+  source: { address: '10.1.2.3', family: 4 },
+  destination: { address: 'fd00::7', family: 6 },
+  sent: { rates: { last2s: 1, last10s: 737280, last40s: 3 }, cumulativeBytes: 922624.4 },
+  received: { rates: { last2s: 4, last10s: 4147.2, last40s: 6 }, cumulativeBytes: 5181.44 },
+};
+const TIME = new Date('2026-11-22T06:00:00.000Z');
+
+function line(sourceName: string, destinationName: string, host = 'web-0', ports = false): string {
+  const flow: Flow = ports
+    ? { ...FLOW, source: { ...FLOW.source, port: 43210 }, destination: { ...FLOW.destination, port: 443 } }
+    : FLOW;
+  const p = buildPoint(
+    { flow, sourceName, destinationName },
+    { identity: { host, pod: 'web-0', namespace: 'shop', node: 'node-1' }, interface: 'eth0', time: TIME },
+  );
+  return p.toLineProtocol({ convertTime: (t) => timestamp(t, 'ms') }) ?? '';
+}
+
+/**
+ * Splits a line-protocol line the way InfluxDB does (backslash escapes the next character;
+ * unescaped space separates sections, unescaped comma separates tags, unescaped = splits key/value).
+ */
+function parseLine(l: string): {
+  measurement: string;
+  tags: Record<string, string>;
+  fields: string;
+  time: string;
+} {
+  const sections: string[] = [''];
+  const parts: string[][] = [[]];
+  let cur = '';
+  for (let i = 0; i < l.length; i++) {
+    const c = l[i]!;
+    if (c === '\\' && i + 1 < l.length) {
+      cur += l[i + 1];
+      i++;
+    } else if (c === ' ') {
+      parts[parts.length - 1]!.push(cur);
+      cur = '';
+      parts.push([]);
+      sections.push('');
+    } else if (c === ',' && parts.length === 1) {
+      parts[0]!.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts[parts.length - 1]!.push(cur);
+  if (parts.length !== 3) throw new Error(`expected 3 sections, got ${parts.length}: ${l}`);
+  const [head, fields, time] = parts as [string[], string[], string[]];
+  const [measurement = '', ...tagPairs] = head;
+  const tags: Record<string, string> = {};
+  for (const pair of tagPairs) {
+    const eq = pair.indexOf('=');
+    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { measurement, tags, fields: fields.join(' '), time: time.join(' ') };
+}
+
+describe('buildPoint', () => {
+  it("keeps the seed's schema and adds bytes, IPs, interface and pod tags", () => {
+    const l = line('a.example', 'b.example');
+    expect(l).toBe(
+      'nstat,hosts=web-0,interface=eth0,namespace=shop,node=node-1,pod=web-0,receiver=b.example,receiverIp=fd00::7,' +
+        'sender=a.example,senderIp=10.1.2.3 receiveRate=4147.2,receivedBytes=5181i,sendRate=737280,sentBytes=922624i ' +
+        String(TIME.getTime()),
+    );
+  });
+
+  it('adds port tags with -P', () => {
+    expect(parseLine(line('a', 'b', 'h', true)).tags).toMatchObject({
+      senderPort: '43210',
+      receiverPort: '443',
+    });
+  });
+
+  const HOSTILE: Array<[string, string]> = [
+    ['spaces', 'my host name'],
+    ['commas', 'a,b,c'],
+    ['equals', 'k=v'],
+    ['quotes', 'say "hi"'],
+    ['backslash inside', 'a\\b'],
+    ['trailing backslash', 'evil\\'],
+    ['backslash before comma', 'x\\,y'],
+    ['newline', 'line1\nline2'],
+    ['carriage return and tab', 'a\rb\tc'],
+    ['NUL and DEL', 'a\u0000b\u007fc'],
+    ['line separator', 'a\u2028b'],
+    ['255+ characters', 'x'.repeat(300)],
+    ['non-ASCII', 'bücher.例え.テスト'],
+    ['only spaces', '   '],
+    ['everything', ' ,=\\"\n\t\\'],
+  ];
+
+  it.each(HOSTILE)('a PTR name with %s never changes the shape of the point', (_what, name) => {
+    const l = line(name, name, name);
+    expect(l.split('\n')).toHaveLength(1);
+    const parsed = parseLine(l);
+    expect(parsed.measurement).toBe('nstat');
+    expect(Object.keys(parsed.tags).sort()).toEqual(
+      [
+        'hosts',
+        'interface',
+        'namespace',
+        'node',
+        'pod',
+        'receiver',
+        'receiverIp',
+        'sender',
+        'senderIp',
+      ].sort(),
+    );
+    expect(parsed.fields).toBe('receiveRate=4147.2,receivedBytes=5181i,sendRate=737280,sentBytes=922624i');
+    expect(parsed.time).toBe(String(TIME.getTime()));
+    expect(parsed.tags.sender).toBe(safeTagValue(name, '10.1.2.3'));
+    expect(parsed.tags.receiver).toBe(safeTagValue(name, 'fd00::7'));
+    expect(Array.from(parsed.tags.sender!).length).toBeLessThanOrEqual(MAX_TAG_LENGTH);
+  });
+});
+
+describe('safeTagValue', () => {
+  it('keeps ordinary and non-ASCII names as they are', () => {
+    expect(safeTagValue('db-0.db.shop.svc.cluster.local', 'ip')).toBe('db-0.db.shop.svc.cluster.local');
+    expect(safeTagValue('bücher.例え', 'ip')).toBe('bücher.例え');
+    expect(safeTagValue('a b,c=d"e', 'ip')).toBe('a b,c=d"e');
+  });
+
+  it('replaces control characters and backslashes, cuts to 255 characters, falls back when empty', () => {
+    expect(safeTagValue('a\nb', 'ip')).toBe('a\uFFFDb');
+    expect(safeTagValue('evil\\', 'ip')).toBe('evil/');
+    expect(safeTagValue('é'.repeat(300), 'ip')).toBe('é'.repeat(255));
+    expect(safeTagValue('', 'ip')).toBe('ip');
+    expect(safeTagValue('  ', 'ip')).toBe('ip');
+  });
+});
+
+describe('timestamp', () => {
+  it('writes Date in each precision', () => {
+    const d = new Date(1_700_000_000_123);
+    expect(timestamp(d, 'ms')).toBe('1700000000123');
+    expect(timestamp(d, 's')).toBe('1700000000');
+    expect(timestamp(d, 'us')).toBe('1700000000123000');
+    expect(timestamp(d, 'ns')).toBe('1700000000123000000');
+  });
+});
