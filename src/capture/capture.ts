@@ -13,7 +13,7 @@ export interface CaptureRequest {
 
 /** How a capture ended. */
 export type CaptureEnding =
-  /** iftop printed its table and exited by itself. */
+  /** iftop printed its table (and exited by itself, or was stopped just after). */
   | 'printed'
   /** The deadline passed with nothing printed (an idle interface): iftop was stopped. */
   | 'deadline'

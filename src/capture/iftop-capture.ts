@@ -2,6 +2,9 @@ import { execa } from 'execa';
 import type { Capture, CaptureEnding, CaptureRequest, CaptureResult } from './capture.js';
 import { CaptureError, classifyIftopFailure, tail } from './errors.js';
 
+/** The double rule that closes each iftop table. */
+const TABLE_END = /^={20,}$/m;
+
 /** Options of the iftop runner. */
 export interface IftopCaptureOptions {
   /** The iftop binary. Default `iftop`. */
@@ -86,8 +89,16 @@ export class IftopCapture implements Capture {
     if (result.code === 'ENOENT' || result.code === 'EACCES') {
       throw new CaptureError('iftop-missing', request.interface, command, undefined, result.code);
     }
-    const ending: CaptureEnding = aborted ? 'aborted' : result.timedOut ? 'deadline' : 'printed';
-    if (ending === 'printed' && result.exitCode !== 0) {
+    // A table that came out just before the deadline SIGINT counts as printed: its data is whole.
+    const printedTable = TABLE_END.test(stdout);
+    const ending: CaptureEnding = printedTable
+      ? 'printed'
+      : aborted
+        ? 'aborted'
+        : result.timedOut
+          ? 'deadline'
+          : 'printed';
+    if (!printedTable && ending === 'printed' && result.exitCode !== 0) {
       throw new CaptureError(
         classifyIftopFailure(stderr),
         request.interface,

@@ -52,6 +52,7 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
     } else process.stdout.write(formatTable(sample));
     return 0;
   } finally {
+    namer?.close();
     clearInterval(timer);
     spinner?.stop();
     process.off('SIGINT', onSignal);

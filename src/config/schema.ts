@@ -128,7 +128,7 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   },
   NSTATS_SCHEDULE: {
     env: 'NSTATS_SCHEDULE',
-    default: '* * * * *',
+    default: '`* * * * *`',
     description:
       'When `nstats run` samples: a cron expression, a leading seconds field allowed. Runs never overlap.',
   },

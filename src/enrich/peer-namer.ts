@@ -104,6 +104,11 @@ export class PeerNamer {
     return new Map(names);
   }
 
+  /** Cancels lookups in flight (their addresses stay unnamed); for one-shot commands. */
+  close(): void {
+    this.lookup.cancel?.();
+  }
+
   /** A TTL of 0 means "do not cache" (lru-cache would read 0 as "forever"). */
   private remember(address: string, name: string | null, ttlSeconds: number): void {
     if (ttlSeconds > 0) this.cache.set(address, { name }, { ttl: ttlSeconds * 1000 });

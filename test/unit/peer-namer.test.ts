@@ -144,3 +144,16 @@ describe('PeerNamer', () => {
     expect(namer.cached('10.0.0.3')).toBeNull();
   });
 });
+
+describe('decodePresentation', () => {
+  it('undoes c-ares escapes and decodes \\DDD bytes as UTF-8', async () => {
+    const { decodePresentation } = await import('../../src/enrich/resolver.js');
+    expect(decodePresentation('plain.example')).toBe('plain.example');
+    expect(decodePresentation('cache 1, eu=west \\"x\\"')).toBe('cache 1, eu=west "x"');
+    expect(decodePresentation('a\\\\b')).toBe('a\\b');
+    expect(decodePresentation('dot\\.in.label')).toBe('dot.in.label');
+    expect(decodePresentation('b\\195\\188cher')).toBe('bücher');
+    expect(decodePresentation('nul\\000byte')).toBe('nul\u0000byte');
+    expect(decodePresentation('trailing\\')).toBe('trailing\\');
+  });
+});
