@@ -149,5 +149,6 @@ export async function runChecks(config: Config): Promise<CheckResult[]> {
 
 /** `PASS name: detail` / `FAIL name: detail. Fix: ...`, one line each. */
 export function formatCheck(r: CheckResult): string {
-  return `${r.ok ? 'PASS' : 'FAIL'} ${r.name}: ${r.detail}${r.ok || !r.fix ? '' : `. Fix: ${r.fix}`}`;
+  const detail = r.detail.replace(/\s+/g, ' ').trim();
+  return `${r.ok ? 'PASS' : 'FAIL'} ${r.name}: ${detail}${r.ok || !r.fix ? '' : `. Fix: ${r.fix}`}`;
 }

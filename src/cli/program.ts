@@ -56,7 +56,7 @@ export function program(setExit: (code: number) => void): Command {
     .option(
       '-s, --seconds <n>',
       'sample length in seconds (default: NSTATS_SAMPLE_SECONDS, 10)',
-      positiveInt('--seconds', 2, 3600),
+      positiveInt('--seconds', 10, 3600),
     )
     .addOption(
       new Option('-f, --format <format>', 'output format')

@@ -67,7 +67,7 @@ const dnsServers = text.transform((v) =>
 /** The raw schema: one key per setting, all strings in, typed values out. */
 export const settingsSchema = z.object({
   NSTATS_INTERFACE: interfaceName.optional(),
-  NSTATS_SAMPLE_SECONDS: int(2, 3600).default(10),
+  NSTATS_SAMPLE_SECONDS: int(10, 3600).default(10),
   NSTATS_SCHEDULE: schedule.default('* * * * *'),
   NSTATS_FLOW_LIMIT: int(1, 10000).default(100),
   NSTATS_PORTS: bool.default(false),
@@ -124,7 +124,7 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_SAMPLE_SECONDS',
     default: '10',
     description:
-      'Length of each sample, 2-3600 s. iftop runs this plus 2 s (its first 2 s slot is partial), rounded up to its 2 s slots.',
+      'Length of each sample, 10-3600 s. iftop runs this plus 2 s, rounded up to its 2 s slots: its first slot is partial and must fall out of the 10 s column that `sendRate`/`receiveRate` come from.',
   },
   NSTATS_SCHEDULE: {
     env: 'NSTATS_SCHEDULE',

@@ -96,7 +96,8 @@ export class InfluxSink implements Sink {
 
   /**
    * Checks reachability, auth and the bucket/database with an empty write to the same endpoint
-   * the points go to. Rejects with the client's HttpError (status code and server message).
+   * the points go to (InfluxDB 1.6 answers 404 "database not found" to it, VictoriaMetrics 204).
+   * Rejects with the client's HttpError (status code and server message).
    */
   async probe(): Promise<void> {
     await this.transport.request(this.probePath, '', {

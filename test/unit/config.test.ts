@@ -101,14 +101,14 @@ describe('loadConfig', () => {
       }),
     ).toEqual([
       'IFACE=eth0; rm -rf /: expected a network interface name (1-15 letters, digits, _ . : @ -)',
-      'NSTATS_SAMPLE_SECONDS=ten: expected a whole number from 2 to 3600',
+      'NSTATS_SAMPLE_SECONDS=ten: expected a whole number from 10 to 3600',
       'NSTATS_SCHEDULE=every minute: expected a cron expression (5 fields, or 6 with seconds first), e.g. "* * * * *"',
       'NSTATS_PORTS=maybe: expected true or false',
       'NSTATS_INFLUX_URL=ftp://x: expected an http:// or https:// URL',
       'NSTATS_LOG_LEVEL=loud: expected one of fatal, error, warn, info, debug, trace, silent',
     ]);
-    expect(problems({ NSTATS_SAMPLE_SECONDS: '1' })).toEqual([
-      'NSTATS_SAMPLE_SECONDS=1: expected a whole number from 2 to 3600',
+    expect(problems({ NSTATS_SAMPLE_SECONDS: '9' })).toEqual([
+      'NSTATS_SAMPLE_SECONDS=9: expected a whole number from 10 to 3600',
     ]);
   });
 
