@@ -11,13 +11,8 @@ import type {
 } from './types.js';
 import { parseQuantity, rateToBitsPerSecond } from './units.js';
 
-/** How iftop was run, where the text alone cannot tell. */
+/** Parser limits. */
 export interface ParseOptions {
-  /**
-   * iftop ran with `-P`: hosts are printed `address:port`. Needed because `fd00::1:53` is a valid
-   * IPv6 address with or without a port. Default false.
-   */
-  readonly ports?: boolean;
   /** Stop recording issues after this many (the count of skipped lines still grows). Default 1000. */
   readonly maxIssues?: number;
 }
@@ -61,23 +56,33 @@ function rates(prefix: string, a: string, b: string, c: string): Rates {
   };
 }
 
-function endpoint(field: string, raw: string, ports: boolean): Endpoint {
+/**
+ * A host as iftop prints it with `-n`: `1.2.3.4`, `1.2.3.4:80` (with `-P`), `fd00::1`, or
+ * `[fd00::1]:80` (IPv6 with `-P`; ICMP flows have no port even then). The host column is 40
+ * characters: a long `[IPv6]:port` loses its end, leaving `[fd00:...:e:40001` with no `]`. Such a
+ * host cannot be known, so it is reported rather than guessed (the guess can be a valid address).
+ */
+function endpoint(field: string, raw: string): Endpoint {
+  const fail = (why: string): never => {
+    throw new FieldError(`parsing "${field}" (${raw}) ${why}`);
+  };
   let address = raw;
-  let port: number | undefined;
-  if (ports) {
+  let portText: string | undefined;
+  if (raw.startsWith('[')) {
+    const close = raw.indexOf(']:');
+    if (close < 0) fail('failed: iftop cut the host to its 40-character column');
+    address = raw.slice(1, close);
+    portText = raw.slice(close + 2);
+  } else if (isIP(raw) === 0 && raw.includes(':')) {
     const colon = raw.lastIndexOf(':');
-    const portText = colon < 0 ? '' : raw.slice(colon + 1);
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
-      throw new FieldError(`parsing "${field}" (${raw}) as address:port failed`);
-    }
     address = raw.slice(0, colon);
-    port = Number(portText);
+    portText = raw.slice(colon + 1);
   }
   const family = isIP(address);
-  if (family !== 4 && family !== 6) {
-    throw new FieldError(`parsing "${field}" (${raw}) as an IP address failed`);
-  }
-  return port === undefined ? { address, family } : { address, family, port };
+  if (family !== 4 && family !== 6) fail('as an IP address failed');
+  if (portText === undefined) return { address, family: family as 4 | 6 };
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) fail('as address:port failed');
+  return { address, family: family as 4 | 6, port: Number(portText) };
 }
 
 function direction(prefix: string, a: string, b: string, c: string, cumulative: string): DirectionStats {
@@ -96,7 +101,6 @@ function complete(t: TotalsDraft): Totals | undefined {
  * is kept. A snapshot cut short keeps its flows and has no `totals`.
  */
 export function parseIftop(text: string, options: ParseOptions = {}): ParseResult {
-  const ports = options.ports ?? false;
   const maxIssues = options.maxIssues ?? 1000;
   const issues: ParseIssue[] = [];
   const snapshots: Snapshot[] = [];
@@ -170,7 +174,7 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
           line: n,
           raw,
           rank: Number(rank),
-          source: endpoint('source', host, ports),
+          source: endpoint('source', host),
           sent: direction('sent', a, b, c, cum),
         };
         skipReceived = false;
@@ -188,7 +192,7 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
         current.flows.push({
           rank: head.rank,
           source: head.source,
-          destination: endpoint('destination', host, ports),
+          destination: endpoint('destination', host),
           sent: head.sent,
           received: direction('received', a, b, c, cum),
         });

@@ -40,7 +40,7 @@ export async function takeSample(
     ...(signal ? { signal } : {}),
   });
   const t1 = performance.now();
-  const parsed = parseIftop(result.text, { ports: capture.ports });
+  const parsed = parseIftop(result.text);
   const snapshot = parsed.snapshots.at(-1);
   const t2 = performance.now();
   const flows = snapshot?.flows ?? [];

@@ -58,14 +58,14 @@ describe('parseIftop', () => {
     });
   });
 
-  it('reads IPv6 endpoints, and ports with -P (IPv6 port after the last colon)', () => {
+  it('reads IPv6 endpoints, and ports with -P (IPv6 as [address]:port)', () => {
     const lines = table([
-      '   1 fd00:18:1::1:40312                       =>     1.00Mb     1.00Mb     1.00Mb     1.25MB',
-      '     fd00:18:1::2:5201                        <=       0b         0b         0b         0B',
+      '   1 [fd00:18:1::1]:40312                     =>     1.00Mb     1.00Mb     1.00Mb     1.25MB',
+      '     [fd00:18:1::2]:5201                      <=       0b         0b         0b         0B',
       '   2 198.18.1.1:53124                         =>       8Kb        8Kb        8Kb       10KB',
       '     198.18.1.2:53                            <=       8Kb        8Kb        8Kb       10KB',
     ]);
-    const r = parseIftop(lines.join('\n'), { ports: true });
+    const r = parseIftop(lines.join('\n'));
     expect(r.issues).toEqual([]);
     const [a, b] = r.snapshots[0]!.flows;
     expect(a?.source).toEqual({ address: 'fd00:18:1::1', family: 6, port: 40312 });
@@ -154,13 +154,12 @@ describe('parseIftop', () => {
     expect(r.issues[0]!.reason).toMatch(/ended before its totals block/);
   });
 
-  it('rejects a port without -P semantics and an out-of-range port', () => {
+  it('rejects an out-of-range port', () => {
     const r = parseIftop(
       table([
         '   1 198.18.0.1:99999                         =>       1Kb        1Kb        1Kb       1KB',
         '     198.18.0.2:53                            <=       1Kb        1Kb        1Kb       1KB',
       ]).join('\n'),
-      { ports: true },
     );
     expect(r.snapshots[0]!.flows).toEqual([]);
     expect(r.issues.map((i) => i.reason)).toEqual([
