@@ -66,7 +66,9 @@ async function checkDns(config: Config): Promise<CheckResult> {
   if (!config.dns.enabled) return { name: 'dns', ok: true, detail: 'reverse DNS is off (NSTATS_DNS=false)' };
   const servers = config.dns.servers;
   const lookup = dnsReverseLookup({ timeoutMs: config.dns.timeoutMs, ...(servers ? { servers } : {}) });
-  const probe = servers?.[0] ?? '127.0.0.1';
+  // Ask the server about its own address (`host`, `host:port` or `[v6]:port` in the setting).
+  const first = servers?.[0] ?? '127.0.0.1';
+  const probe = /^\[(.+)\]:\d+$/.exec(first)?.[1] ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(first)?.[1] ?? first;
   try {
     const names = await lookup(probe);
     return {

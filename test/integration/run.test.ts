@@ -69,9 +69,7 @@ describe('nstats run writes nstat points', () => {
     await createInflux1Database(influx1Url, db);
     try {
       const { rate, events } = await oneCycle({ INFLUX: new URL(influx1Url).host, IDB: db }, 800_000);
-      expect(events.find((e) => e.msg === 'daemon: started')).toMatchObject({
-        sink: expect.stringContaining('influxdb v1'),
-      });
+      expect(String(events.find((e) => e.msg === 'daemon: started')?.sink)).toContain('influxdb v1');
       const series = await influx1Query(influx1Url, db, 'SELECT * FROM nstat');
       const rows = series.flatMap((s) => s.rows);
       const row = rows.find((x) => x.receiverIp === net.peerV4);

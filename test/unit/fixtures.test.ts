@@ -11,15 +11,26 @@ const NAMES = readdirSync(DIR)
 
 /** Replaces every number by an object compared to 1e-9 relative (iftop values like 1.08 * 2^20). */
 function close(value: unknown): unknown {
-  if (typeof value === 'number') return expect.closeTo(value, Math.max(0, 9 - Math.ceil(Math.log10(Math.abs(value) + 1))));
+  if (typeof value === 'number')
+    return expect.closeTo(value, Math.max(0, 9 - Math.ceil(Math.log10(Math.abs(value) + 1))));
   if (Array.isArray(value)) return value.map(close);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, close(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, close(v)]));
   return value;
 }
 
 describe('parser on real iftop captures (test/fixtures/iftop)', () => {
   it('has the fixtures the issue asks for', () => {
-    for (const name of ['ipv4', 'ipv6', 'ports', 'idle', 'many-flows', 'continuous', 'high-rate', 'high-rate-bytes']) {
+    for (const name of [
+      'ipv4',
+      'ipv6',
+      'ports',
+      'idle',
+      'many-flows',
+      'continuous',
+      'high-rate',
+      'high-rate-bytes',
+    ]) {
       expect(NAMES).toContain(name);
     }
   });

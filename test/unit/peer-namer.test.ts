@@ -157,3 +157,19 @@ describe('decodePresentation', () => {
     expect(decodePresentation('trailing\\')).toBe('trailing\\');
   });
 });
+
+describe('reverseName', () => {
+  it('builds in-addr.arpa and ip6.arpa query names', async () => {
+    const { reverseName } = await import('../../src/enrich/resolver.js');
+    expect(reverseName('198.18.7.2')).toBe('2.7.18.198.in-addr.arpa');
+    expect(reverseName('fd00:18:7::2')).toBe(
+      '2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.7.0.0.0.8.1.0.0.0.0.d.f.ip6.arpa',
+    );
+    expect(reverseName('::1')).toBe(`1.${'0.'.repeat(31)}ip6.arpa`);
+    expect(reverseName('::ffff:1.2.3.4')).toBe(`4.0.3.0.2.0.1.0.f.f.f.f.${'0.'.repeat(20)}ip6.arpa`);
+    expect(reverseName('2001:db8:0:0:1:0:0:1')).toBe(
+      '1.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa',
+    );
+    expect(() => reverseName('nope')).toThrow(/not an IP address/);
+  });
+});
