@@ -1,6 +1,7 @@
 import { CaptureError } from '../capture/errors.js';
 import { defaultRouteInterface } from '../capture/default-interface.js';
 import { IftopCapture } from '../capture/iftop-capture.js';
+import { setLogger } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
 import { PeerNamer } from '../enrich/peer-namer.js';
 import { dnsReverseLookup } from '../enrich/resolver.js';
@@ -47,6 +48,13 @@ export function buildNamer(config: Config): PeerNamer | undefined {
 /** The sink from config: InfluxDB when configured, else line protocol on stdout. */
 export function buildSink(config: Config, log: Logger): Sink {
   if (!config.influx) return new LineProtocolSink(process.stdout);
+  // The client logs to the console by default; its events are reported by the sink's own
+  // callbacks below, so keep its messages as JSON at debug level.
+  const client = log.child({ component: 'influx-client' });
+  setLogger({
+    error: (message, error) => client.debug({ err: error }, `influx-client: ${message}`),
+    warn: (message, error) => client.debug({ err: error }, `influx-client: ${message}`),
+  });
   return new InfluxSink(config.influx, {
     onWriteFailed: (error, lines, attempt, final) =>
       log[final ? 'error' : 'warn'](

@@ -1,0 +1,150 @@
+import type { Point } from '@influxdata/influxdb-client';
+import { readFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import type { Capture, CaptureRequest, CaptureResult } from '../../src/capture/capture.js';
+import { CaptureError } from '../../src/capture/errors.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log/logger.js';
+import { Daemon } from '../../src/pipeline/daemon.js';
+import { cronScheduler } from '../../src/schedule/scheduler.js';
+import type { Sink, SinkStats } from '../../src/sink/sink.js';
+
+const IPV4 = readFileSync(new URL('../fixtures/iftop/ipv4.txt', import.meta.url), 'utf8');
+
+/** A capture that returns a real iftop text after `delayMs`, or fails; records concurrency. */
+class FakeCapture implements Capture {
+  calls = 0;
+  active = 0;
+  maxActive = 0;
+  constructor(
+    private readonly delayMs: number,
+    private readonly fail = false,
+  ) {}
+  async capture(request: CaptureRequest): Promise<CaptureResult> {
+    this.calls++;
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    const startedAt = new Date();
+    try {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, this.delayMs);
+        request.signal?.addEventListener('abort', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      if (this.fail) throw new CaptureError('failed', request.interface, 'fake-iftop', 1, 'boom');
+      const aborted = request.signal?.aborted ?? false;
+      return {
+        command: 'fake-iftop',
+        text: aborted ? '' : IPV4,
+        stderr: '',
+        startedAt,
+        endedAt: new Date(),
+        ending: aborted ? 'aborted' : 'printed',
+      };
+    } finally {
+      this.active--;
+    }
+  }
+}
+
+/** A sink that keeps the points in memory. */
+class MemorySink implements Sink {
+  readonly name = 'memory';
+  readonly stats: SinkStats = { pointsReceived: 0, pointsWritten: 0, pointsFailed: 0 };
+  readonly lines: string[] = [];
+  flushes = 0;
+  closed = false;
+  write(points: readonly Point[]): void {
+    this.stats.pointsReceived += points.length;
+    for (const p of points) this.lines.push(p.toLineProtocol() ?? '');
+  }
+  flush(): Promise<void> {
+    this.flushes++;
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+function memoryLog() {
+  const events: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n').filter(Boolean))
+        events.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: createLogger('info', stream), events };
+}
+
+function daemon(capture: Capture, sink: Sink, maxCycles?: number) {
+  const config = loadConfig({ NSTATS_INTERFACE: 'eth0', NSTATS_DNS: 'false', NSTATS_HOSTNAME: 'web-0' });
+  const { log, events } = memoryLog();
+  const d = new Daemon(
+    {
+      capture,
+      dnsBudgetMs: 100,
+      sink,
+      log,
+      makeScheduler: (job) => cronScheduler('* * * * * *', job, log),
+    },
+    { ...config, capture: { ...config.capture, interface: 'eth0' } },
+    maxCycles,
+  );
+  return { d, events };
+}
+
+describe('Daemon', () => {
+  it('runs capture -> parse -> points -> sink on the schedule, never two cycles at once', async () => {
+    const capture = new FakeCapture(2500);
+    const sink = new MemorySink();
+    const { d, events } = daemon(capture, sink, 2);
+    await d.run();
+    expect(capture.calls).toBe(2);
+    expect(capture.maxActive).toBe(1);
+    expect(events.some((e) => e.msg === 'scheduler: tick skipped, the previous cycle is still running')).toBe(
+      true,
+    );
+    expect(sink.lines).toHaveLength(2);
+    expect(sink.lines[0]).toMatch(/^nstat,hosts=web-0,interface=eth0,receiver=198\.18\.225\.2,/);
+    expect(sink.flushes).toBe(2);
+    expect(sink.closed).toBe(true);
+    const done = events.filter((e) => String(e.msg).startsWith('cycle: done'));
+    expect(done).toHaveLength(2);
+    expect(done[0]).toMatchObject({ flows: 1, points: 1, parseIssues: 0, ending: 'printed' });
+  }, 15_000);
+
+  it('logs a failing cycle and keeps its schedule', async () => {
+    const capture = new FakeCapture(10, true);
+    const sink = new MemorySink();
+    const { d, events } = daemon(capture, sink, 2);
+    await d.run();
+    expect(capture.calls).toBe(2);
+    const failed = events.filter((e) => String(e.msg).startsWith('cycle: failed: capture: iftop failed'));
+    expect(failed).toHaveLength(2);
+    expect(failed[0]).toMatchObject({ level: 'error' });
+    expect(sink.closed).toBe(true);
+  }, 10_000);
+
+  it('stop() ends a running capture at once, flushes and closes the sink', async () => {
+    const capture = new FakeCapture(60_000);
+    const sink = new MemorySink();
+    const { d, events } = daemon(capture, sink);
+    const running = d.run();
+    while (capture.active === 0) await new Promise((r) => setTimeout(r, 50));
+    const t0 = performance.now();
+    await d.stop('SIGTERM');
+    await running;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(sink.closed).toBe(true);
+    expect(events.map((e) => e.msg)).toEqual(
+      expect.arrayContaining(['daemon: stopping (SIGTERM)', 'daemon: stopped']),
+    );
+  }, 10_000);
+});
