@@ -12,6 +12,7 @@ ns=nstm$id
 a=nstma$id
 b=nstmb$id
 node=node_modules/.bin/node
+npm run -s build
 cleanup() {
   [ -n "${gen:-}" ] && kill "$gen" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true

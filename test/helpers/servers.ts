@@ -3,7 +3,7 @@
  * helpers to write to them and read back.
  *
  * Global setup (test/global-setup.ts) uses NSTATS_TEST_INFLUX1_URL / NSTATS_TEST_VM_URL when set
- * (e.g. by .ci/start-servers.sh), otherwise starts its own servers with startInflux1() /
+ * (servers of your own), otherwise starts its own servers with startInflux1() /
  * startVictoriaMetrics(); tests get the URLs with testServers() (vitest's inject).
  *
  * Things worth knowing (found by experiment with influxd 1.6.7 and victoria-metrics 1.79):
