@@ -18,6 +18,8 @@ export interface CycleReport {
   readonly parseMs: number;
   readonly nameMs: number;
   readonly writeMs: number;
+  /** Reverse-DNS counters since start-up (hits, misses, timeouts, failures, joined). */
+  readonly dns?: Readonly<Record<string, number>>;
 }
 
 /** What the daemon is built from; all made once at start-up. */
@@ -128,6 +130,7 @@ export class Daemon {
       parseMs: Math.round(sample.timings.parseMs * 10) / 10,
       nameMs: Math.round(sample.timings.nameMs),
       writeMs: Math.round(performance.now() - t1),
+      ...(this.deps.namer ? { dns: { ...this.deps.namer.stats } } : {}),
     };
   }
 
