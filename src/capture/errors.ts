@@ -5,7 +5,7 @@ const FIXES: Readonly<Record<CaptureFailure, (iface: string, command: string) =>
   'iftop-missing': (_i, command) =>
     `install iftop (Debian/Ubuntu: apt-get install iftop; Alpine: apk add iftop) or set NSTATS_IFTOP_PATH; tried: ${command}`,
   permission: (iface) =>
-    `capturing on ${iface} needs CAP_NET_RAW (and CAP_NET_ADMIN for iftop's interface ioctls): run as root or add them to the container's securityContext.capabilities`,
+    `capturing on ${iface} needs CAP_NET_RAW: run as root, or add NET_RAW to the container's securityContext.capabilities (with a non-root user, iftop needs the file capability cap_net_raw+ep, as the nstats image sets)`,
   'no-such-interface': (iface) =>
     `there is no interface ${iface} here: set NSTATS_INTERFACE (or IFACE) to one listed by "ip link", or unset it to use the default route's interface`,
   failed: () => 'see the stderr above; run the same command by hand to investigate',
@@ -47,6 +47,8 @@ function describe(failure: CaptureFailure, iface: string): string {
 
 /** Reads iftop's stderr to tell why it exited non-zero. */
 export function classifyIftopFailure(stderr: string): CaptureFailure {
+  // Through setpriv (see IftopCapture): iftop itself was not found.
+  if (/failed to execute .*No such file or directory/i.test(stderr)) return 'iftop-missing';
   if (/permission to perform this capture|Operation not permitted|Permission denied/i.test(stderr))
     return 'permission';
   if (/No such device|SIOCGIFHWADDR/i.test(stderr)) return 'no-such-interface';

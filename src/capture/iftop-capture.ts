@@ -1,3 +1,5 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import type { Capture, CaptureEnding, CaptureRequest, CaptureResult } from './capture.js';
 import { CaptureError, classifyIftopFailure, tail } from './errors.js';
@@ -13,6 +15,24 @@ export interface IftopCaptureOptions {
   readonly graceMs?: number;
   /** Extra wait past iftop's own end before the deadline SIGINT. Default 1000 ms. */
   readonly slackMs?: number;
+  /**
+   * Run iftop under `setpriv --pdeathsig SIGKILL` (util-linux) when it is on PATH, so that iftop
+   * dies with nstats even when nstats is SIGKILLed. Default true.
+   */
+  readonly parentDeathSignal?: boolean;
+}
+
+/** The first executable `name` on PATH, if any. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -48,11 +68,16 @@ export class IftopCapture implements Capture {
   private readonly iftopPath: string;
   private readonly graceMs: number;
   private readonly slackMs: number;
+  private readonly setpriv: string | undefined;
 
   constructor(options: IftopCaptureOptions = {}) {
     this.iftopPath = options.iftopPath ?? 'iftop';
     this.graceMs = options.graceMs ?? 1500;
     this.slackMs = options.slackMs ?? 1000;
+    // Note: the kernel clears the death signal when it execs a binary with file capabilities
+    // (as iftop has in the nstats image); there, nstats is the container's PID 1 and iftop dies
+    // with the container anyway.
+    this.setpriv = (options.parentDeathSignal ?? true) ? findOnPath('setpriv') : undefined;
   }
 
   /** Wall-clock bound of one capture: iftop's run, the slack, and the grace. */
@@ -65,7 +90,10 @@ export class IftopCapture implements Capture {
     const command = [this.iftopPath, ...args].join(' ');
     const startedAt = new Date();
     let aborted = false;
-    const child = execa(this.iftopPath, args, {
+    const [file, argv] = this.setpriv
+      ? [this.setpriv, ['--pdeathsig', 'SIGKILL', '--', this.iftopPath, ...args]]
+      : [this.iftopPath, args];
+    const child = execa(file, argv, {
       reject: false,
       stdin: 'ignore',
       timeout: iftopSeconds(request.sampleSeconds) * 1000 + this.slackMs,
@@ -86,8 +114,18 @@ export class IftopCapture implements Capture {
     const stdout = String(result.stdout ?? '');
     const stderr = String(result.stderr ?? '');
 
-    if (result.code === 'ENOENT' || result.code === 'EACCES') {
-      throw new CaptureError('iftop-missing', request.interface, command, undefined, result.code);
+    if (
+      result.code === 'ENOENT' ||
+      result.code === 'EACCES' ||
+      (result.exitCode === 127 && classifyIftopFailure(stderr) === 'iftop-missing')
+    ) {
+      throw new CaptureError(
+        'iftop-missing',
+        request.interface,
+        command,
+        result.exitCode,
+        result.code ?? tail(stderr),
+      );
     }
     // A table that came out just before the deadline SIGINT counts as printed: its data is whole.
     const printedTable = TABLE_END.test(stdout);

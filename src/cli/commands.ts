@@ -15,7 +15,9 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   const namer = buildNamer(config);
   const seconds = iftopSeconds(config.capture.sampleSeconds);
-  const spinner = process.stderr.isTTY ? yoctoSpinner({ stream: process.stderr }) : undefined;
+  const spinner = process.stderr.isTTY
+    ? yoctoSpinner({ stream: process.stderr, handleSignals: false })
+    : undefined;
   let left = seconds;
   spinner?.start(`capturing on ${iface} for ${seconds} s`);
   const timer = spinner
@@ -26,9 +28,11 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
       }, 1000)
     : undefined;
   const abort = new AbortController();
+  // `on`, not `once`: while a listener is there, a signal ends the capture cleanly (SIGINT to
+  // iftop) and the sample is still printed; without one, execa's exit hook re-raises the signal.
   const onSignal = () => abort.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const sample = await takeSample(
       { capture: buildCapture(config), ...(namer ? { namer } : {}), dnsBudgetMs: config.dns.budgetMs },

@@ -110,6 +110,11 @@ export function program(setExit: (code: number) => void): Command {
 /** Runs the CLI with these arguments; resolves to the exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
+  if (argv.length === 0) {
+    // No command is a usage error: say what the commands are, on stderr.
+    program(() => undefined).outputHelp({ error: true });
+    return EXIT.usage;
+  }
   try {
     await program((c) => (code = c)).parseAsync(argv, { from: 'user' });
     return code;

@@ -43,3 +43,53 @@ export function logEvents(stderr: string): Array<Record<string, unknown>> {
       }
     });
 }
+
+/** The environment nstats() gives the CLI: PATH, no .env file, and `env`. */
+export function cliEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    NSTATS_ENV_FILE: '/nonexistent',
+    ...env,
+  };
+}
+
+/**
+ * Runs the built CLI behind a wrapper command that execs its arguments (e.g.
+ * `setpriv --reuid=65534 ...`), with the same clean environment as nstats().
+ */
+export function nstatsVia(
+  wrapper: readonly [string, ...string[]],
+  args: readonly string[],
+  env: Record<string, string> = {},
+): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
+  const [cmd, ...rest] = wrapper;
+  return execa(cmd, [...rest, process.execPath, NSTATS, ...args], {
+    reject: false,
+    env: cliEnv(env),
+    extendEnv: false,
+    stdin: 'ignore',
+  });
+}
+
+/** Quotes one word for /bin/sh. */
+export function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Runs the built CLI on a pseudo-terminal (util-linux `script -qfec CMD /dev/null`), so its stdout
+ * and stderr are both a TTY. What it writes to either comes back merged in `stdout` (with CRLF line
+ * ends and escape sequences); the exit code is the CLI's.
+ */
+export function nstatsOnTerminal(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
+  const command = [process.execPath, NSTATS, ...args].map(shellQuote).join(' ');
+  return execa('script', ['-qfec', command, '/dev/null'], {
+    reject: false,
+    env: cliEnv(env),
+    extendEnv: false,
+    stdin: 'ignore',
+  });
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaptureError } from '../../src/capture/errors.js';
-import { iftopArgs, IftopCapture, iftopSeconds } from '../../src/capture/iftop-capture.js';
+import { findOnPath, iftopArgs, IftopCapture, iftopSeconds } from '../../src/capture/iftop-capture.js';
 
 let dir: string;
 

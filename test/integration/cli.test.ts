@@ -1,0 +1,340 @@
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { stripVTControlCharacters } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestNet, type TestNet } from '../helpers/netns.js';
+import {
+  cliEnv,
+  iftopPids,
+  logEvents,
+  NSTATS,
+  nstats,
+  nstatsOnTerminal,
+  nstatsVia,
+} from '../helpers/nstats.js';
+import { sendUdp } from '../helpers/traffic.js';
+
+interface JsonSample {
+  interface: string;
+  ending: string;
+  flows: Array<{
+    source: { address: string };
+    destination: { address: string };
+    sent: { rates: { last10s: number }; cumulativeBytes: number };
+  }>;
+}
+
+let net: TestNet;
+
+beforeAll(async () => {
+  net = await createTestNet();
+});
+
+afterAll(async () => {
+  await net?.destroy();
+});
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` every 100 ms until it holds; throws `what()` after `ms`. */
+async function waitFor(check: () => Promise<boolean>, ms: number, what: () => string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what()}`);
+    await sleep(100);
+  }
+}
+
+/** UDP from the pod side to the test net's peer, long enough to outlast a 12 s capture. */
+function traffic(port: number) {
+  return sendUdp({
+    from: 'host',
+    net,
+    to: net.peerV4,
+    port,
+    bitsPerSecond: 400_000,
+    payloadBytes: 1000,
+    seconds: 15,
+  });
+}
+
+describe('nstats run: graceful shutdown', () => {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`on ${signal} while iftop captures: exits 0 within 3 s, leaves no iftop, logs the stop`, async () => {
+      expect(await iftopPids(net.hostIf), 'no iftop on the interface before the test').toEqual([]);
+      const daemon = nstats(['run'], {
+        NSTATS_INTERFACE: net.hostIf,
+        NSTATS_SCHEDULE: '*/2 * * * * *',
+        NSTATS_SAMPLE_SECONDS: '10',
+        NSTATS_DNS: 'false',
+      });
+      let exited = false;
+      const result = daemon.finally(() => (exited = true));
+      try {
+        let stderr = '';
+        daemon.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        await waitFor(
+          async () => {
+            if (exited) throw new Error(`nstats run exited early: ${stderr}`);
+            return (await iftopPids(net.hostIf)).length > 0;
+          },
+          15_000,
+          () => `no iftop on ${net.hostIf}; stderr: ${stderr}`,
+        );
+        const t0 = performance.now();
+        expect(daemon.kill(signal)).toBe(true);
+        // (execa itself sends SIGKILL 5 s after a SIGTERM that did not end the process.)
+        const r = await Promise.race([result, sleep(10_000).then(() => undefined)]);
+        const stopMs = performance.now() - t0;
+        expect(r, `nstats run still running 10 s after ${signal}; stderr: ${stderr}`).toBeDefined();
+        console.log(`run: stopped ${Math.round(stopMs)} ms after ${signal}`);
+        expect(stopMs, String(r!.stderr)).toBeLessThan(3000);
+        expect(r!.signal, String(r!.stderr)).toBeUndefined();
+        expect(r!.exitCode, String(r!.stderr)).toBe(0);
+        expect(await iftopPids(net.hostIf)).toEqual([]);
+
+        const events = logEvents(String(r!.stderr));
+        for (const e of events) expect(e.raw, 'every stderr line is JSON').toBeUndefined();
+        const msgs = events.map((e) => String(e.msg));
+        expect(msgs).toContain('daemon: started');
+        const stopping = msgs.indexOf(`daemon: stopping (${signal})`);
+        const stopped = msgs.indexOf('daemon: stopped');
+        expect(stopping, msgs.join('\n')).toBeGreaterThanOrEqual(0);
+        expect(stopped, msgs.join('\n')).toBeGreaterThan(stopping);
+        expect(
+          msgs.filter((m) => m.startsWith('cycle: failed')),
+          msgs.join('\n'),
+        ).toEqual([]);
+      } finally {
+        if (!exited) daemon.kill('SIGKILL');
+        await result;
+        // A failed stop can orphan the iftop this daemon started; end it so later tests start clean.
+        for (const pid of await iftopPids(net.hostIf)) process.kill(pid, 'SIGKILL');
+      }
+    });
+  }
+});
+
+describe('stopping nstats never leaves iftop behind', () => {
+  it('nstats once on SIGINT: ends the capture, prints what it has, exits 0', async () => {
+    const once = nstats(['once', '-i', net.hostIf, '-f', 'json'], { NSTATS_DNS: 'false' });
+    try {
+      await waitFor(
+        async () => (await iftopPids(net.hostIf)).length > 0,
+        10_000,
+        () => 'no iftop started',
+      );
+      const t0 = performance.now();
+      once.kill('SIGINT');
+      const r = await once;
+      expect(performance.now() - t0).toBeLessThan(3000);
+      expect(r.signal, String(r.stderr)).toBeUndefined();
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      expect((JSON.parse(String(r.stdout)) as JsonSample).ending).toBe('aborted');
+      expect(await iftopPids(net.hostIf)).toEqual([]);
+    } finally {
+      once.kill('SIGKILL');
+      await once;
+    }
+  });
+
+  it('nstats run killed with SIGKILL: its iftop dies with it (parent-death signal)', async () => {
+    const daemon = nstats(['run'], {
+      NSTATS_INTERFACE: net.hostIf,
+      NSTATS_SCHEDULE: '*/2 * * * * *',
+      NSTATS_DNS: 'false',
+    });
+    try {
+      await waitFor(
+        async () => (await iftopPids(net.hostIf)).length > 0,
+        10_000,
+        () => 'no iftop started',
+      );
+      daemon.kill('SIGKILL');
+      await daemon;
+      await waitFor(
+        async () => (await iftopPids(net.hostIf)).length === 0,
+        2000,
+        () => 'iftop outlived nstats',
+      );
+    } finally {
+      for (const pid of await iftopPids(net.hostIf)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('a closed stdout pipe (`nstats --help | head -c 10`) is not an error', async () => {
+    // head exits after 10 bytes; the help's later writes then hit EPIPE (most runs, not all: 5 tries).
+    for (let i = 0; i < 5; i++) {
+      const r = await execa('sh', ['-c', `"${process.execPath}" "${NSTATS}" --help | head -c 10`], {
+        reject: false,
+        env: cliEnv(),
+        extendEnv: false,
+      });
+      expect(String(r.stdout)).toBe('Usage: nst');
+      expect(String(r.stderr)).toBe('');
+    }
+  });
+});
+
+/** Prefix that runs a command as nobody (65534), no supplementary groups, no capabilities. */
+const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] as const;
+const NO_CAPS = [...NOBODY, '--inh-caps=-all'] as const;
+const NET_RAW_ONLY = [...NOBODY, '--inh-caps=+net_raw', '--ambient-caps=+net_raw'] as const;
+const CAP_NET_RAW_BIT = 13;
+
+/** Uid and effective capabilities of a process started behind `prefix` (its /proc/self/status). */
+async function privileges(prefix: readonly string[]): Promise<{ uid: string; capEff: bigint }> {
+  const r = await execa(prefix[0]!, [...prefix.slice(1), 'cat', '/proc/self/status'], {
+    env: cliEnv(),
+    extendEnv: false,
+  });
+  const status = String(r.stdout);
+  const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1] ?? '';
+  const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? 'ffffffffffffffff'}`);
+  return { uid, capEff };
+}
+
+describe('capture permission, for real (an unprivileged user)', () => {
+  it('without CAP_NET_RAW: exit 1 at once, naming the cause and the fix', async () => {
+    expect(await privileges(NO_CAPS)).toEqual({ uid: '65534', capEff: 0n });
+    // That user can read and load the CLI (dist/, node_modules/), so a failure below is the capture's.
+    const help = await nstatsVia(NO_CAPS, ['--help']);
+    expect(help.exitCode, String(help.stderr)).toBe(0);
+    const t0 = performance.now();
+    const r = await nstatsVia(NO_CAPS, ['once', '-i', net.hostIf, '-f', 'json'], { NSTATS_DNS: 'false' });
+    const elapsedMs = performance.now() - t0;
+    const stderr = String(r.stderr);
+    expect(r.exitCode, stderr).toBe(1);
+    expect(stderr).toMatch(
+      new RegExp(`no permission to capture on ${net.hostIf}\\b.*Fix: .*CAP_NET_RAW`, 's'),
+    );
+    expect(stderr, 'a clear message, not a stack trace').not.toMatch(/^\s+at /m);
+    expect(String(r.stdout)).toBe('');
+    // iftop fails when it opens the capture: nstats must not sit out the 12 s sample.
+    expect(elapsedMs).toBeLessThan(5000);
+    expect(await iftopPids(net.hostIf)).toEqual([]);
+  });
+
+  it('with CAP_NET_RAW alone: the same user captures the flow', async () => {
+    const p = await privileges(NET_RAW_ONLY);
+    expect(p).toEqual({ uid: '65534', capEff: 1n << BigInt(CAP_NET_RAW_BIT) });
+    const run = nstatsVia(NET_RAW_ONLY, ['once', '-i', net.hostIf, '-s', '10', '-f', 'json'], {
+      NSTATS_DNS: 'false',
+    });
+    await traffic(9301);
+    const r = await run;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const sample = JSON.parse(String(r.stdout)) as JsonSample;
+    expect(sample.interface).toBe(net.hostIf);
+    const flow = sample.flows.find((f) => f.destination.address === net.peerV4);
+    expect(flow, String(r.stdout)).toBeDefined();
+    expect(flow!.source.address).toBe(net.hostV4);
+    expect(flow!.sent.rates.last10s).toBeGreaterThan(0);
+    expect(flow!.sent.cumulativeBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('nstats once: progress only on a terminal', () => {
+  it('shows "capturing on IF" and the table on a terminal; no progress text when piped', async () => {
+    const onTty = nstatsOnTerminal(['once', '-i', net.hostIf, '-s', '10'], { NSTATS_DNS: 'false' });
+    const piped = nstats(['once', '-i', net.hostIf, '-s', '10'], { NSTATS_DNS: 'false' });
+    await traffic(9302);
+    const [t, p] = await Promise.all([onTty, piped]);
+
+    // What the terminal shows, minus cursor movements and colours (the table follows the
+    // spinner's last frame on the same line, after "go to column 1, clear line").
+    const raw = String(t.stdout);
+    const out = stripVTControlCharacters(raw);
+    expect(t.exitCode, raw).toBe(0);
+    expect(out).toContain(`capturing on ${net.hostIf}`);
+    expect(out).toMatch(/#\s+sender\s+receiver\s+send \(10s\)\s+receive \(10s\)\s+sent\s+received\r?$/m);
+    expect(out).toContain(net.peerV4);
+
+    expect(p.exitCode, String(p.stderr)).toBe(0);
+    expect(String(p.stderr)).not.toContain('capturing on');
+    expect(String(p.stderr), 'no escape sequences on a pipe').not.toContain('\u001b');
+    expect(String(p.stdout)).toMatch(/^#\s+sender\s+receiver\s+send \(10s\)/);
+    expect(String(p.stdout)).toContain(net.peerV4);
+  });
+});
+
+describe('command line', () => {
+  it('--help works on every command and exits 0 without capturing', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--help'], /^Usage: nstats \[options\] \[command\][\s\S]*\bonce\b[\s\S]*\brun\b[\s\S]*\bcheck\b/],
+      [
+        ['once', '--help'],
+        /^Usage: nstats once \[options\][\s\S]*--interface[\s\S]*--seconds[\s\S]*--format/,
+      ],
+      [['run', '--help'], /^Usage: nstats run \[options\][\s\S]*--max-cycles/],
+      [['check', '--help'], /^Usage: nstats check\b/],
+    ];
+    const results = await Promise.all(
+      cases.map(([args]) => nstats(args, { NSTATS_INTERFACE: net.hostIf, NSTATS_DNS: 'false' })),
+    );
+    results.forEach((r, i) => {
+      const [args, usage] = cases[i]!;
+      expect(r.exitCode, `nstats ${args.join(' ')}: ${String(r.stderr)}`).toBe(0);
+      expect(String(r.stdout), `nstats ${args.join(' ')}`).toMatch(usage);
+    });
+    expect(String(results[0]!.stdout)).toContain('NSTATS_INTERFACE');
+    expect(await iftopPids(net.hostIf)).toEqual([]);
+  });
+
+  it('an unknown command or option exits 2 and says what was wrong', async () => {
+    const cases: Array<[string[], string]> = [
+      [['bogus'], "unknown command 'bogus'"],
+      [['--bogus'], "unknown option '--bogus'"],
+      [['once', '--bogus'], "unknown option '--bogus'"],
+      [['run', '--every', '5'], "unknown option '--every'"],
+      [['check', '-x'], "unknown option '-x'"],
+      [[], 'Usage: nstats [options] [command]'],
+    ];
+    const results = await Promise.all(
+      cases.map(([args]) => nstats(args, { NSTATS_INTERFACE: net.hostIf, NSTATS_DNS: 'false' })),
+    );
+    results.forEach((r, i) => {
+      const [args, message] = cases[i]!;
+      expect(r.exitCode, `nstats ${args.join(' ')}: ${String(r.stderr)}`).toBe(2);
+      expect(String(r.stderr), `nstats ${args.join(' ')}`).toContain(message);
+    });
+    expect(await iftopPids(net.hostIf)).toEqual([]);
+  });
+});
+
+/** The default route's interface as `ip` reports it (IPv4 first, as nstats looks), or undefined. */
+async function defaultRouteDev(): Promise<string | undefined> {
+  for (const family of ['-4', '-6']) {
+    const r = await execa('ip', ['-j', family, 'route', 'show', 'default']);
+    const routes = JSON.parse(String(r.stdout) || '[]') as Array<{ dev?: string }>;
+    const dev = routes.find((x) => x.dev && x.dev !== 'lo')?.dev;
+    if (dev) return dev;
+  }
+  return undefined;
+}
+
+describe('nstats check: the default interface', () => {
+  it("with NSTATS_INTERFACE unset, checks capture on the default route's interface", async () => {
+    const dev = await defaultRouteDev();
+    // Cross-check with the kernel's table, which nstats itself reads.
+    const procDefault = readFileSync('/proc/net/route', 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim().split(/\s+/))
+      .find((c) => c[1] === '00000000' && c[7] === '00000000')?.[0];
+    if (procDefault !== undefined) expect(procDefault).toBe(dev);
+
+    // No DNS (the system resolver is outside the test nets), no InfluxDB: only capture is probed.
+    const r = await nstats(['check'], { NSTATS_DNS: 'false' });
+    const out = String(r.stdout);
+    if (dev) {
+      console.log(`default route interface: ${dev}`);
+      expect(r.exitCode, out + String(r.stderr)).toBe(0);
+      expect(out).toMatch(new RegExp(`^PASS capture: iftop can capture on ${dev}$`, 'm'));
+    } else {
+      console.log('no default route on this machine: checking the failure');
+      expect(r.exitCode, out).toBe(1);
+      expect(out).toMatch(/^FAIL capture: .*no default route found.*Fix: .*NSTATS_INTERFACE/m);
+    }
+  });
+});
