@@ -127,12 +127,19 @@ describe('IftopCapture with a stand-in iftop', () => {
     expect(e.fix).toMatch(fix);
   });
 
-  it('says how to install iftop when it is missing', async () => {
-    const err = await new IftopCapture({ iftopPath: join(dir, 'no-such-iftop') })
-      .capture(REQUEST)
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(CaptureError);
-    expect((err as CaptureError).failure).toBe('iftop-missing');
-    expect((err as CaptureError).message).toMatch(/apt-get install iftop/);
+  it.each([true, false])(
+    'says how to install iftop when it is missing (through setpriv: %s)',
+    async (parentDeathSignal) => {
+      const capture = new IftopCapture({ iftopPath: join(dir, 'no-such-iftop'), parentDeathSignal });
+      const err = await capture.capture(REQUEST).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CaptureError);
+      expect((err as CaptureError).failure).toBe('iftop-missing');
+      expect((err as CaptureError).message).toMatch(/apt-get install iftop/);
+    },
+  );
+
+  it('finds programs on PATH', () => {
+    expect(findOnPath('sh', '/nonexistent:/bin:/usr/bin')).toMatch(/\/sh$/);
+    expect(findOnPath('no-such-program-here', '/bin:/usr/bin')).toBeUndefined();
   });
 });
