@@ -3,7 +3,7 @@ import { iftopSeconds } from '../capture/iftop-capture.js';
 import type { Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { Daemon } from '../pipeline/daemon.js';
-import { takeSample } from '../pipeline/sample.js';
+import { takeSample, type Sample } from '../pipeline/sample.js';
 import { cronScheduler } from '../schedule/scheduler.js';
 import { buildPoints } from '../sink/points.js';
 import { buildCapture, buildNamer, buildSink, resolveInterface } from './build.js';
@@ -33,28 +33,13 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let sample: Sample;
   try {
-    const sample = await takeSample(
+    sample = await takeSample(
       { capture: buildCapture(config), ...(namer ? { namer } : {}), dnsBudgetMs: config.dns.budgetMs },
       { ...config.capture, interface: iface },
       abort.signal,
     );
-    clearInterval(timer);
-    spinner?.stop();
-    for (const issue of sample.issues) log.warn(issue, `parse: line ${issue.line} skipped: ${issue.reason}`);
-    if (format === 'json') process.stdout.write(formatJson(sample));
-    else if (format === 'line') {
-      process.stdout.write(
-        formatLines(
-          buildPoints(sample.flows, {
-            identity: config.identity,
-            interface: iface,
-            time: sample.capture.endedAt,
-          }),
-        ),
-      );
-    } else process.stdout.write(formatTable(sample));
-    return 0;
   } finally {
     namer?.close();
     clearInterval(timer);
@@ -62,6 +47,16 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  for (const issue of sample.issues) log.warn(issue, `parse: line ${issue.line} skipped: ${issue.reason}`);
+  if (format === 'json') process.stdout.write(formatJson(sample));
+  else if (format === 'table') process.stdout.write(formatTable(sample));
+  else {
+    const time = sample.capture.endedAt;
+    process.stdout.write(
+      formatLines(buildPoints(sample.flows, { identity: config.identity, interface: iface, time })),
+    );
+  }
+  return 0;
 }
 
 /** `nstats run`: the daemon, until SIGTERM/SIGINT (or `maxCycles`). */

@@ -1,7 +1,7 @@
 import type { Sample } from '../pipeline/sample.js';
 import { formatBitRate, formatBytes } from '../parse/units.js';
 import type { Point } from '@influxdata/influxdb-client';
-import { timestamp } from '../sink/stdout-sink.js';
+import { toLines } from '../sink/stdout-sink.js';
 import { PRECISION } from '../sink/influx-sink.js';
 
 function peer(name: string, address: string, port: number | undefined): string {
@@ -68,9 +68,7 @@ export function formatJson(sample: Sample): string {
 
 /** The points `nstats run` would write, as line protocol. */
 export function formatLines(points: readonly Point[]): string {
-  return points
-    .map((p) => p.toLineProtocol({ convertTime: (t) => timestamp(t, PRECISION) }))
-    .filter(Boolean)
+  return toLines(points, PRECISION)
     .map((l) => `${l}\n`)
     .join('');
 }

@@ -1,6 +1,13 @@
 import type { Point } from '@influxdata/influxdb-client';
 import type { Sink, SinkStats } from './sink.js';
 
+/** The points as line-protocol lines (a point without fields gives none), times in `precision`. */
+export function toLines(points: readonly Point[], precision: 'ns' | 'us' | 'ms' | 's'): string[] {
+  return points
+    .map((p) => p.toLineProtocol({ convertTime: (t) => timestamp(t, precision) }))
+    .filter((l): l is string => l !== undefined);
+}
+
 /** Writes line protocol, one point per line, to a stream (stdout when no InfluxDB is set). */
 export class LineProtocolSink implements Sink {
   readonly name = 'stdout';
@@ -13,9 +20,7 @@ export class LineProtocolSink implements Sink {
 
   write(points: readonly Point[]): void {
     this.stats.pointsReceived += points.length;
-    const lines = points
-      .map((p) => p.toLineProtocol({ convertTime: (t) => timestamp(t, this.precision) }))
-      .filter((l): l is string => l !== undefined);
+    const lines = toLines(points, this.precision);
     if (lines.length > 0) this.out.write(`${lines.join('\n')}\n`);
     this.stats.pointsWritten += lines.length;
   }
