@@ -193,7 +193,7 @@ async function startServer(opts: {
 }
 
 /** influxd config for a private instance under `dir` (loopback only, nothing phones home). */
-export function influx1Config(dir: string, httpPort: number, rpcPort: number): string {
+export function influx1Config(dir: string, httpPort: number, rpcPort: number, auth = false): string {
   return `reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
 
@@ -220,7 +220,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:${httpPort}"
-  auth-enabled = false
+  auth-enabled = ${auth}
   log-enabled = false
   max-body-size = 0
 
@@ -232,8 +232,11 @@ bind-address = "127.0.0.1:${rpcPort}"
 `;
 }
 
-/** Starts a private InfluxDB 1.6 on 127.0.0.1 (random ports, data in a temp dir). */
-export async function startInflux1(): Promise<RunningServer> {
+/**
+ * Starts a private InfluxDB 1.6 on 127.0.0.1 (random ports, data in a temp dir). With `auth`, HTTP
+ * authentication is on and no user exists yet: create the first admin with influx1CreateAdmin.
+ */
+export async function startInflux1(opts: { auth?: boolean } = {}): Promise<RunningServer> {
   const httpPort = await freePort();
   let rpcPort = await freePort();
   while (rpcPort === httpPort) rpcPort = await freePort();
@@ -241,7 +244,8 @@ export async function startInflux1(): Promise<RunningServer> {
     name: 'influxd',
     bin: INFLUXD,
     pkg: 'influxdb',
-    prepare: (dir) => writeFileSync(join(dir, 'influxdb.conf'), influx1Config(dir, httpPort, rpcPort)),
+    prepare: (dir) =>
+      writeFileSync(join(dir, 'influxdb.conf'), influx1Config(dir, httpPort, rpcPort, opts.auth ?? false)),
     args: (dir) => ['-config', join(dir, 'influxdb.conf')],
     url: `http://127.0.0.1:${httpPort}`,
     ready: async (url) => (await fetch(`${url}/ping`)).status === 204,
