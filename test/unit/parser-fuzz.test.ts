@@ -47,7 +47,7 @@ function mutate(text: string, rnd: () => number): string {
       return chars.join('');
     }
     case 2:
-      return `${text.slice(0, at)}${pick(['x', ' ', '=', '9', '\t'])!.repeat(200_000 + Math.floor(rnd() * 800_000))}${text.slice(at)}`;
+      return `${text.slice(0, at)}${pick(['x', ' ', '=', '9', '\t']).repeat(200_000 + Math.floor(rnd() * 800_000))}${text.slice(at)}`;
     case 3:
       return text.replace(/\d+(\.\d+)?[KMGT]?[bB]\b/g, (m) => (rnd() < 0.3 ? pick(NUMBERS) : m));
     case 4:
