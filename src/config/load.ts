@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { config as dotenv } from 'dotenv';
 import type { Config } from './config.js';
@@ -81,6 +82,42 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
   };
 }
 
+/** A secret from its variable or from the file its `_FILE` variable names (not both). */
+function secret(
+  s: Settings,
+  name: 'NSTATS_INFLUX_TOKEN' | 'NSTATS_INFLUX_PASSWORD',
+  fileName: 'NSTATS_INFLUX_TOKEN_FILE' | 'NSTATS_INFLUX_PASSWORD_FILE',
+  problems: ConfigProblem[],
+): string | undefined {
+  const file = s[fileName];
+  if (file === undefined) return s[name];
+  if (s[name] !== undefined) {
+    problems.push({
+      variable: fileName,
+      value: file,
+      expected: `set either ${name} or ${fileName}, not both`,
+    });
+    return undefined;
+  }
+  try {
+    const value = readFileSync(file, 'utf8').trim();
+    if (value === '')
+      problems.push({
+        variable: fileName,
+        value: file,
+        expected: 'expected a file holding the secret; it is empty',
+      });
+    return value || undefined;
+  } catch (err) {
+    problems.push({
+      variable: fileName,
+      value: file,
+      expected: `expected a readable file (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    });
+    return undefined;
+  }
+}
+
 function buildInflux(
   s: Settings,
   picked: Map<SettingName, { variable: string; value: string | undefined }>,
@@ -93,6 +130,7 @@ function buildInflux(
       'NSTATS_INFLUX_DATABASE',
       'NSTATS_INFLUX_BUCKET',
       'NSTATS_INFLUX_TOKEN',
+      'NSTATS_INFLUX_TOKEN_FILE',
       'NSTATS_INFLUX_ORG',
     ] as const) {
       if (s[n] !== undefined) {
@@ -122,12 +160,12 @@ function buildInflux(
     });
   }
   const optional = {
-    token: s.NSTATS_INFLUX_TOKEN,
+    token: secret(s, 'NSTATS_INFLUX_TOKEN', 'NSTATS_INFLUX_TOKEN_FILE', problems),
     bucket: s.NSTATS_INFLUX_BUCKET,
     database: s.NSTATS_INFLUX_DATABASE,
     retentionPolicy: s.NSTATS_INFLUX_RETENTION_POLICY,
     username: s.NSTATS_INFLUX_USERNAME,
-    password: s.NSTATS_INFLUX_PASSWORD,
+    password: secret(s, 'NSTATS_INFLUX_PASSWORD', 'NSTATS_INFLUX_PASSWORD_FILE', problems),
   };
   return {
     url,

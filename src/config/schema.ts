@@ -77,12 +77,14 @@ export const settingsSchema = z.object({
   NSTATS_INFLUX_URL: hostPortOrUrl.optional(),
   NSTATS_INFLUX_API: z.enum(['v2', 'v1'], { message: 'expected v2 or v1' }).optional(),
   NSTATS_INFLUX_TOKEN: text.optional(),
+  NSTATS_INFLUX_TOKEN_FILE: text.optional(),
   NSTATS_INFLUX_ORG: text.optional(),
   NSTATS_INFLUX_BUCKET: text.optional(),
   NSTATS_INFLUX_DATABASE: text.optional(),
   NSTATS_INFLUX_RETENTION_POLICY: text.optional(),
   NSTATS_INFLUX_USERNAME: text.optional(),
   NSTATS_INFLUX_PASSWORD: text.optional(),
+  NSTATS_INFLUX_PASSWORD_FILE: text.optional(),
   NSTATS_INFLUX_TIMEOUT_MS: int(100, 600000).default(10000),
   NSTATS_INFLUX_MAX_RETRIES: int(0, 100).default(3),
   NSTATS_INFLUX_MAX_RETRY_TIME_MS: int(0, 3600000).default(50000),
@@ -166,6 +168,12 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     description: 'API token (v2). For 1.8+ through v2: `user:password`.',
     secret: true,
   },
+  NSTATS_INFLUX_TOKEN_FILE: {
+    env: 'NSTATS_INFLUX_TOKEN_FILE',
+    default: 'none',
+    description:
+      'A file holding the token (a mounted Secret); read once at start-up, surrounding whitespace dropped.',
+  },
   NSTATS_INFLUX_ORG: { env: 'NSTATS_INFLUX_ORG', default: 'empty', description: 'Organization (v2).' },
   NSTATS_INFLUX_BUCKET: {
     env: 'NSTATS_INFLUX_BUCKET',
@@ -193,6 +201,11 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     default: 'none',
     description: 'Password (v1, basic auth).',
     secret: true,
+  },
+  NSTATS_INFLUX_PASSWORD_FILE: {
+    env: 'NSTATS_INFLUX_PASSWORD_FILE',
+    default: 'none',
+    description: 'A file holding the password (a mounted Secret), read like the token file.',
   },
   NSTATS_INFLUX_TIMEOUT_MS: {
     env: 'NSTATS_INFLUX_TIMEOUT_MS',

@@ -146,3 +146,40 @@ describe('loadConfig', () => {
     }
   });
 });
+
+describe('secrets from files (a mounted Secret)', () => {
+  it('reads the token and the password from their _FILE variables, trimmed', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'nstats-secret-'));
+    writeFileSync(join(dir, 'token'), '  tok-from-file\n');
+    writeFileSync(join(dir, 'password'), 'pw-from-file\n');
+    writeFileSync(join(dir, 'empty'), '\n');
+    const base = { NSTATS_INFLUX_URL: 'http://x:8086', NSTATS_INFLUX_BUCKET: 'b' };
+    expect(
+      loadConfig({ ...base, NSTATS_INFLUX_TOKEN_FILE: join(dir, 'token') }, { hostname: host }).influx?.token,
+    ).toBe('tok-from-file');
+    const v1 = loadConfig(
+      {
+        INFLUX: 'x:8086',
+        IDB: 'd',
+        NSTATS_INFLUX_USERNAME: 'u',
+        NSTATS_INFLUX_PASSWORD_FILE: join(dir, 'password'),
+      },
+      { hostname: host },
+    );
+    expect(v1.influx?.password).toBe('pw-from-file');
+    expect(problems({ ...base, NSTATS_INFLUX_TOKEN_FILE: join(dir, 'missing') })).toEqual([
+      `NSTATS_INFLUX_TOKEN_FILE=${join(dir, 'missing')}: expected a readable file (ENOENT)`,
+    ]);
+    expect(problems({ ...base, NSTATS_INFLUX_TOKEN_FILE: join(dir, 'empty') })).toEqual([
+      `NSTATS_INFLUX_TOKEN_FILE=${join(dir, 'empty')}: expected a file holding the secret; it is empty`,
+    ]);
+    expect(
+      problems({ ...base, NSTATS_INFLUX_TOKEN: 't', NSTATS_INFLUX_TOKEN_FILE: join(dir, 'token') }),
+    ).toEqual([
+      `NSTATS_INFLUX_TOKEN_FILE=${join(dir, 'token')}: set either NSTATS_INFLUX_TOKEN or NSTATS_INFLUX_TOKEN_FILE, not both`,
+    ]);
+  });
+});
