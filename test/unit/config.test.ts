@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -148,10 +151,7 @@ describe('loadConfig', () => {
 });
 
 describe('secrets from files (a mounted Secret)', () => {
-  it('reads the token and the password from their _FILE variables, trimmed', async () => {
-    const { mkdtempSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
+  it('reads the token and the password from their _FILE variables, trimmed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nstats-secret-'));
     writeFileSync(join(dir, 'token'), '  tok-from-file\n');
     writeFileSync(join(dir, 'password'), 'pw-from-file\n');
