@@ -2,6 +2,8 @@ import yoctoSpinner from 'yocto-spinner';
 import { iftopSeconds } from '../capture/iftop-capture.js';
 import type { Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
+import { HealthServer } from '../health/health-server.js';
+import { SelfMetrics } from '../health/self-metrics.js';
 import { Daemon } from '../pipeline/daemon.js';
 import { takeSample, type Sample } from '../pipeline/sample.js';
 import { cronScheduler } from '../schedule/scheduler.js';
@@ -64,13 +66,28 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   const log = createLogger(config.logLevel);
   const iface = await resolveInterface(config);
   const namer = buildNamer(config);
+  const sink = buildSink(config, log);
+  const metrics = new SelfMetrics({ sink: () => sink.stats, ...(namer ? { dns: () => namer.stats } : {}) });
+  const health = new HealthServer(metrics);
+  if (config.health.port > 0) {
+    await health.start(config.health).catch((err: NodeJS.ErrnoException) => {
+      throw new Error(
+        `health: cannot listen on ${config.health.host}:${config.health.port} (${err.code ?? err.message}): set NSTATS_HEALTH_PORT to a free port, or 0 for none`,
+      );
+    });
+    log.info(
+      { port: config.health.port, host: config.health.host },
+      'health: serving /livez, /readyz, /metrics',
+    );
+  }
   const daemon = new Daemon(
     {
       capture: buildCapture(config),
       ...(namer ? { namer } : {}),
       dnsBudgetMs: config.dns.budgetMs,
-      sink: buildSink(config, log),
+      sink,
       log,
+      observer: metrics,
       makeScheduler: (job) => cronScheduler(config.schedule, job, log),
     },
     { ...config, capture: { ...config.capture, interface: iface } },
@@ -79,8 +96,12 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   const onSignal = (signal: NodeJS.Signals) => void daemon.stop(signal);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  await daemon.run();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  try {
+    await daemon.run();
+  } finally {
+    await health.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
   return 0;
 }

@@ -54,5 +54,7 @@ export interface Config {
   readonly influx?: InfluxConfig;
   readonly dns: DnsConfig;
   readonly identity: IdentityConfig;
+  /** The health endpoint of `nstats run`; port 0: off. */
+  readonly health: { readonly port: number; readonly host: string };
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }

@@ -78,6 +78,7 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       ...(s.POD_NAMESPACE ? { namespace: s.POD_NAMESPACE } : {}),
       ...(s.NODE_NAME ? { node: s.NODE_NAME } : {}),
     },
+    health: { port: s.NSTATS_HEALTH_PORT, host: s.NSTATS_HEALTH_HOST },
     logLevel: s.NSTATS_LOG_LEVEL,
   };
 }

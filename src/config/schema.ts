@@ -100,6 +100,9 @@ export const settingsSchema = z.object({
   NSTATS_DNS_TTL_SECONDS: int(0, 86400).default(300),
   NSTATS_DNS_NEGATIVE_TTL_SECONDS: int(0, 86400).default(60),
 
+  NSTATS_HEALTH_PORT: int(0, 65535).default(0),
+  NSTATS_HEALTH_HOST: text.default('0.0.0.0'),
+
   NSTATS_HOSTNAME: text.optional(),
   POD_NAME: text.optional(),
   POD_NAMESPACE: text.optional(),
@@ -267,6 +270,17 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_DNS_NEGATIVE_TTL_SECONDS',
     default: '60',
     description: 'How long "no name" (or a failed lookup) is kept.',
+  },
+  NSTATS_HEALTH_PORT: {
+    env: 'NSTATS_HEALTH_PORT',
+    default: '0 (off)',
+    description:
+      '`nstats run` serves `/livez`, `/readyz` (503 after a failed cycle) and `/metrics` (Prometheus text) on this port.',
+  },
+  NSTATS_HEALTH_HOST: {
+    env: 'NSTATS_HEALTH_HOST',
+    default: '0.0.0.0',
+    description: 'Address the health endpoint binds (the kubelet probes the pod IP).',
   },
   NSTATS_HOSTNAME: {
     env: 'NSTATS_HOSTNAME',

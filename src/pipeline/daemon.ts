@@ -2,6 +2,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { buildPoints } from '../sink/points.js';
 import type { Sink } from '../sink/sink.js';
+import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { takeSample, type SampleDeps } from './sample.js';
 
@@ -27,6 +28,8 @@ export interface DaemonDeps extends SampleDeps {
   readonly sink: Sink;
   readonly log: Logger;
   readonly makeScheduler: (job: () => Promise<void>) => Scheduler;
+  /** Told of every cycle's outcome (self-metrics, health). */
+  readonly observer?: CycleObserver;
 }
 
 /**
@@ -73,9 +76,14 @@ export class Daemon {
     if (this.stopped) return Promise.resolve();
     const cycle = this.cycle()
       .then(
-        (report) => this.deps.log.info(report, `cycle: done, ${report.points} points`),
-        (err: unknown) =>
-          this.deps.log.error({ err }, `cycle: failed: ${err instanceof Error ? err.message : String(err)}`),
+        (report) => {
+          this.deps.observer?.cycleDone(report);
+          this.deps.log.info(report, `cycle: done, ${report.points} points`);
+        },
+        (err: unknown) => {
+          this.deps.observer?.cycleFailed(err);
+          this.deps.log.error({ err }, `cycle: failed: ${err instanceof Error ? err.message : String(err)}`);
+        },
       )
       .finally(() => {
         this.running = undefined;

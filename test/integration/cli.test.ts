@@ -12,6 +12,7 @@ import {
   nstatsOnTerminal,
   nstatsVia,
 } from '../helpers/nstats.js';
+import { freePort } from '../helpers/servers.js';
 import { sendUdp } from '../helpers/traffic.js';
 
 interface JsonSample {
@@ -172,6 +173,43 @@ describe('stopping nstats never leaves iftop behind', () => {
       });
       expect(String(r.stdout)).toBe('Usage: nst');
       expect(String(r.stderr)).toBe('');
+    }
+  });
+});
+
+describe('nstats run: health and self-metrics', () => {
+  it('serves /livez, /readyz and /metrics with the cycles and points it counted', async () => {
+    const port = await freePort();
+    const daemon = nstats(['run', '--max-cycles', '2'], {
+      NSTATS_INTERFACE: net.hostIf,
+      NSTATS_SCHEDULE: '*/2 * * * * *',
+      NSTATS_DNS: 'false',
+      NSTATS_HEALTH_PORT: String(port),
+      NSTATS_HEALTH_HOST: '127.0.0.1',
+    });
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      const sending = traffic(9400);
+      let metrics = '';
+      await waitFor(
+        async () => {
+          metrics = await fetch(`${base}/metrics`).then(
+            (r) => r.text(),
+            () => '',
+          );
+          return /nstats_cycles_total\{result="ok"\} 1/.test(metrics);
+        },
+        20_000,
+        () => `no cycle counted; last /metrics: ${metrics}`,
+      );
+      expect((await fetch(`${base}/livez`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      expect(metrics).toMatch(/nstats_points_total\{outcome="received"\} [1-9]/);
+      expect(metrics).toMatch(/nstats_last_success_timestamp_seconds 1\d{9}/);
+      await sending;
+    } finally {
+      daemon.kill('SIGTERM');
+      await daemon;
     }
   });
 });

@@ -1,0 +1,58 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { SelfMetrics } from './self-metrics.js';
+
+/** Where the health endpoint listens. */
+export interface HealthServerOptions {
+  readonly port: number;
+  readonly host: string;
+}
+
+/**
+ * `/livez` (the process answers), `/readyz` (503 when the last cycle failed), `/metrics` (the
+ * Prometheus text format). Nothing else; no request body is read.
+ */
+export class HealthServer {
+  private server: Server | undefined;
+
+  constructor(private readonly metrics: SelfMetrics) {}
+
+  /** Starts listening; resolves with the bound port. */
+  async start(options: HealthServerOptions): Promise<number> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      } else if (path === '/livez') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (path === '/readyz') {
+        const ok = this.metrics.lastCycleOk !== false;
+        res
+          .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' })
+          .end(ok ? 'ready\n' : 'last cycle failed\n');
+      } else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics.render());
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /livez, /readyz, /metrics\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    return (server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening and closes open connections. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
