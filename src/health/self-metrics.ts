@@ -63,7 +63,7 @@ export class SelfMetrics implements CycleObserver {
     this.lastCycleOk = true;
   }
 
-  cycleFailed(): void {
+  cycleFailed(_error?: unknown): void {
     this.cyclesFailed++;
     this.lastCycleOk = false;
   }
