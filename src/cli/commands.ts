@@ -93,7 +93,17 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
     { ...config, capture: { ...config.capture, interface: iface } },
     maxCycles,
   );
-  const onSignal = (signal: NodeJS.Signals) => void daemon.stop(signal);
+  const onSignal = (signal: NodeJS.Signals) => {
+    // The stop is bounded: a sink stuck on a dead server must not outlive the pod's grace period.
+    setTimeout(() => {
+      log.error(
+        { timeoutMs: config.shutdownTimeoutMs },
+        `daemon: not stopped after ${config.shutdownTimeoutMs} ms, exiting`,
+      );
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    void daemon.stop(signal);
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {

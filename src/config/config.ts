@@ -50,6 +50,8 @@ export interface IdentityConfig {
 export interface Config {
   readonly capture: CaptureConfig;
   readonly schedule: string;
+  /** How long `nstats run` may take to stop after SIGTERM/SIGINT before it exits anyway. */
+  readonly shutdownTimeoutMs: number;
   /** Undefined: no database, `nstats run` prints line protocol to stdout. */
   readonly influx?: InfluxConfig;
   readonly dns: DnsConfig;

@@ -61,6 +61,7 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       graceMs: s.NSTATS_CAPTURE_GRACE_MS,
     },
     schedule: s.NSTATS_SCHEDULE,
+    shutdownTimeoutMs: s.NSTATS_SHUTDOWN_TIMEOUT_MS,
     ...(influx ? { influx } : {}),
     dns: {
       enabled: s.NSTATS_DNS,

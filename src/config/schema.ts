@@ -73,6 +73,7 @@ export const settingsSchema = z.object({
   NSTATS_PORTS: bool.default(false),
   NSTATS_IFTOP_PATH: text.default('iftop'),
   NSTATS_CAPTURE_GRACE_MS: int(100, 30000).default(1500),
+  NSTATS_SHUTDOWN_TIMEOUT_MS: int(1000, 600000).default(20000),
 
   NSTATS_INFLUX_URL: hostPortOrUrl.optional(),
   NSTATS_INFLUX_API: z.enum(['v2', 'v1'], { message: 'expected v2 or v1' }).optional(),
@@ -152,6 +153,12 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_CAPTURE_GRACE_MS',
     default: '1500',
     description: 'After the deadline iftop gets SIGINT; this long later, SIGKILL.',
+  },
+  NSTATS_SHUTDOWN_TIMEOUT_MS: {
+    env: 'NSTATS_SHUTDOWN_TIMEOUT_MS',
+    default: '20000',
+    description:
+      "On SIGTERM/SIGINT `nstats run` stops its schedule, ends a running capture, flushes and exits; past this bound it exits anyway (code 1). Below Kubernetes' 30 s grace period.",
   },
   NSTATS_INFLUX_URL: {
     env: 'NSTATS_INFLUX_URL',

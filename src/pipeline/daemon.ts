@@ -6,6 +6,9 @@ import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
 import { takeSample, type SampleDeps } from './sample.js';
 
+/** After failures in a row, at most one tick in this many runs a cycle. */
+export const MAX_BACKOFF_TICKS = 8;
+
 /** The outcome of one cycle, also logged as one `cycle: done` event. */
 export interface CycleReport {
   readonly flows: number;
@@ -34,7 +37,8 @@ export interface DaemonDeps extends SampleDeps {
 
 /**
  * `nstats run`: on every tick, capture -> parse -> name -> points -> sink. A failing cycle is logged
- * and the schedule goes on. `stop()` stops the schedule, ends a running capture cleanly (SIGINT to
+ * and counted, and the schedule goes on, backing off while cycles keep failing (1, 2, 4, then every
+ * 8th tick) and back to every tick after one works. `stop()` stops the schedule, ends a running capture cleanly (SIGINT to
  * iftop, keeping what it printed), flushes the sink and closes it.
  */
 export class Daemon {
@@ -43,6 +47,9 @@ export class Daemon {
   private readonly abort = new AbortController();
   private cycles = 0;
   private stopped = false;
+  /** Failed cycles in a row, and ticks still to skip because of them (back-off). */
+  private failures = 0;
+  private skipTicks = 0;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
 
@@ -74,13 +81,25 @@ export class Daemon {
   /** One cycle; errors are logged, never thrown (the schedule must go on). */
   tick(): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    if (this.skipTicks > 0) {
+      this.skipTicks--;
+      this.deps.log.debug(
+        { failures: this.failures, skipTicks: this.skipTicks },
+        'daemon: backing off, tick skipped',
+      );
+      return Promise.resolve();
+    }
     const cycle = this.cycle()
       .then(
         (report) => {
+          this.failures = 0;
           this.deps.observer?.cycleDone(report);
           this.deps.log.info(report, `cycle: done, ${report.points} points`);
         },
         (err: unknown) => {
+          // Back off: after the n-th failure in a row skip 2^(n-1) - 1 ticks, at most 7.
+          this.failures++;
+          this.skipTicks = Math.min(2 ** (this.failures - 1), MAX_BACKOFF_TICKS) - 1;
           this.deps.observer?.cycleFailed(err);
           this.deps.log.error({ err }, `cycle: failed: ${err instanceof Error ? err.message : String(err)}`);
         },

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNet, type TestNet } from '../helpers/netns.js';
@@ -173,6 +174,49 @@ describe('stopping nstats never leaves iftop behind', () => {
       });
       expect(String(r.stdout)).toBe('Usage: nst');
       expect(String(r.stderr)).toBe('');
+    }
+  });
+});
+
+describe('nstats run: the shutdown bound', () => {
+  it('exits within NSTATS_SHUTDOWN_TIMEOUT_MS when the sink is stuck on a server that never answers', async () => {
+    // A TCP server on loopback that accepts and never answers: the write hangs until its 60 s timeout.
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    const daemon = nstats(['run'], {
+      NSTATS_INTERFACE: net.hostIf,
+      NSTATS_SCHEDULE: '*/2 * * * * *',
+      NSTATS_DNS: 'false',
+      NSTATS_INFLUX_URL: `http://127.0.0.1:${port}`,
+      NSTATS_INFLUX_BUCKET: 'b',
+      NSTATS_INFLUX_TIMEOUT_MS: '60000',
+      NSTATS_SHUTDOWN_TIMEOUT_MS: '2000',
+    });
+    try {
+      const sending = traffic(9500);
+      // Wait until a write is hanging on the silent server.
+      await waitFor(
+        async () => Promise.resolve(sockets.length > 0),
+        20_000,
+        () => 'no write reached the server',
+      );
+      const t0 = performance.now();
+      daemon.kill('SIGTERM');
+      const r = await daemon;
+      const ms = performance.now() - t0;
+      expect(ms).toBeGreaterThanOrEqual(1900);
+      expect(ms).toBeLessThan(4000);
+      expect(r.exitCode).toBe(1);
+      expect(String(r.stderr)).toContain('daemon: not stopped after 2000 ms, exiting');
+      expect(await iftopPids(net.hostIf)).toEqual([]);
+      await sending;
+    } finally {
+      daemon.kill('SIGKILL');
+      await daemon;
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
     }
   });
 });

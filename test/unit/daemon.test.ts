@@ -148,3 +148,56 @@ describe('Daemon', () => {
     );
   }, 10_000);
 });
+
+describe('Daemon back-off', () => {
+  it('skips 0, 1, 3, then 7 ticks after failures in a row, and runs every tick again once a cycle works', async () => {
+    let fail = true;
+    let calls = 0;
+    const capture: Capture = {
+      capture: (request) => {
+        calls++;
+        if (fail)
+          return Promise.reject(new CaptureError('failed', request.interface, 'fake-iftop', 1, 'boom'));
+        return new FakeCapture(0).capture(request);
+      },
+    };
+    const config = loadConfig({ NSTATS_INTERFACE: 'eth0', NSTATS_DNS: 'false' });
+    const { log } = memoryLog();
+    let job: (() => Promise<void>) | undefined;
+    const d = new Daemon(
+      {
+        capture,
+        dnsBudgetMs: 100,
+        sink: new MemorySink(),
+        log,
+        // A scheduler the test drives: one tick per call of job().
+        makeScheduler: (j) => (
+          (job = j),
+          { start: () => undefined, stop: () => Promise.resolve(), nextRun: () => null }
+        ),
+      },
+      { ...config, capture: { ...config.capture, interface: 'eth0' } },
+    );
+    const running = d.run();
+    const ran: boolean[] = [];
+    for (let tick = 0; tick < 20; tick++) {
+      const before = calls;
+      await job!();
+      ran.push(calls > before);
+    }
+    // Failures 1..4 at ticks 0, 1, 3, 7; then one tick in 8: 15.
+    expect(ran.map((r, i) => (r ? i : -1)).filter((i) => i >= 0)).toEqual([0, 1, 3, 7, 15]);
+    fail = false;
+    const afterRecovery: boolean[] = [];
+    for (let tick = 0; tick < 12; tick++) {
+      const before = calls;
+      await job!();
+      afterRecovery.push(calls > before);
+    }
+    // Ticks 16-22 are skipped (the back-off after the 5th failure; 20-22 are the first three
+    // here), then every tick runs.
+    expect(afterRecovery.map(Number).join('')).toBe('000111111111');
+    await d.stop('test');
+    await running;
+  });
+});
