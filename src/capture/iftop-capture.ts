@@ -136,6 +136,7 @@ export class IftopCapture implements Capture {
         : result.timedOut
           ? 'deadline'
           : 'printed';
+    // A non-zero exit is a failure only when iftop exited by itself without a table.
     if (!printedTable && ending === 'printed' && result.exitCode !== 0) {
       throw new CaptureError(
         classifyIftopFailure(stderr),

@@ -36,10 +36,10 @@ export interface DaemonDeps extends SampleDeps {
 }
 
 /**
- * `nstats run`: on every tick, capture -> parse -> name -> points -> sink. A failing cycle is logged
- * and counted, and the schedule goes on, backing off while cycles keep failing (1, 2, 4, then every
- * 8th tick) and back to every tick after one works. `stop()` stops the schedule, ends a running capture cleanly (SIGINT to
- * iftop, keeping what it printed), flushes the sink and closes it.
+ * `nstats run`: on every tick, capture -> parse -> name -> points -> sink. A failing cycle is
+ * logged and counted, and the schedule goes on, backing off while cycles keep failing (1, 2, 4,
+ * then every 8th tick) and back to every tick after one works. `stop()` stops the schedule, ends a
+ * running capture cleanly (SIGINT to iftop, keeping what it printed), flushes the sink and closes it.
  */
 export class Daemon {
   private scheduler: Scheduler | undefined;

@@ -15,6 +15,7 @@ import {
 } from '../helpers/nstats.js';
 import { freePort } from '../helpers/servers.js';
 import { sendUdp } from '../helpers/traffic.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 interface JsonSample {
   interface: string;
@@ -35,17 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await net?.destroy();
 });
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` every 100 ms until it holds; throws `what()` after `ms`. */
-async function waitFor(check: () => Promise<boolean>, ms: number, what: () => string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what()}`);
-    await sleep(100);
-  }
-}
 
 /** UDP from the pod side to the test net's peer, long enough to outlast a 12 s capture. */
 function traffic(port: number) {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNet, type TestNet } from '../helpers/netns.js';
 import { iftopPids, logEvents, nstats } from '../helpers/nstats.js';
 import { sendUdp } from '../helpers/traffic.js';
+import { waitFor } from '../helpers/wait.js';
 
 // The pod's interface disappears under a running daemon and comes back: the daemon logs and counts
 // the failed cycles, backs off, and writes points again by itself once the interface is back.
@@ -15,8 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await net?.destroy();
 });
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Re-creates the veth pair of the test net with its IPv4 addresses (IPv6 is not needed here). */
 async function recreate(): Promise<void> {
@@ -41,13 +40,13 @@ describe('the interface disappears and comes back', () => {
     try {
       // Gone: deleting the root-side end removes the pair. No traffic is sent while it is gone.
       await execa('ip', ['link', 'del', net.hostIf]);
-      const deadline = Date.now() + 30_000;
-      while ((stderr.match(/cycle: failed: capture: interface/g) ?? []).length < 3 && Date.now() < deadline)
-        await sleep(200);
-      expect(
-        (stderr.match(/cycle: failed: capture: interface/g) ?? []).length,
-        stderr,
-      ).toBeGreaterThanOrEqual(3);
+      const failures = () => (stderr.match(/cycle: failed: capture: interface/g) ?? []).length;
+      await waitFor(
+        async () => Promise.resolve(failures() >= 3),
+        30_000,
+        () => stderr,
+      );
+      expect(failures(), stderr).toBeGreaterThanOrEqual(3);
 
       await recreate();
       const route = await execa('ip', ['route', 'get', net.peerV4]);
