@@ -1,13 +1,14 @@
+import { setLogger } from '@influxdata/influxdb-client';
 import { CaptureError } from '../capture/errors.js';
 import { defaultRouteInterface } from '../capture/default-interface.js';
 import { IftopCapture } from '../capture/iftop-capture.js';
-import { setLogger } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
 import { PeerNamer } from '../enrich/peer-namer.js';
 import { dnsReverseLookup } from '../enrich/resolver.js';
 import type { Logger } from '../log/logger.js';
 import { InfluxSink } from '../sink/influx-sink.js';
 import type { Sink } from '../sink/sink.js';
+import { DiskSpool, MemorySpool } from '../sink/spool.js';
 import { LineProtocolSink } from '../sink/stdout-sink.js';
 
 /** The interface to capture on: the configured one, else the default route's. */
@@ -55,12 +56,17 @@ export function buildSink(config: Config, log: Logger): Sink {
     error: (message, error) => client.debug({ err: error }, `influx-client: ${message}`),
     warn: (message, error) => client.debug({ err: error }, `influx-client: ${message}`),
   });
+  const spool = config.spool.dir
+    ? new DiskSpool(config.spool.dir, config.spool.maxBytes, (name) =>
+        log.warn(
+          { file: name, spool: config.spool.dir },
+          `sink: ${name} in the spool is not a batch, left alone`,
+        ),
+      )
+    : new MemorySpool(config.spool.maxBytes);
   return new InfluxSink(config.influx, {
-    onWriteFailed: (error, lines, attempt, final) =>
-      log[final ? 'error' : 'warn'](
-        { err: error, lines, attempt, final },
-        `sink: write of ${lines} lines failed (attempt ${attempt})${final ? ', given up' : ', will retry'}: ${error.message}`,
-      ),
-    onDropped: (lines) => log.error({ lines }, `sink: retry buffer full or expired, ${lines} lines dropped`),
+    spool,
+    log: log.child({ component: 'sink' }),
+    retryMaxMs: config.influx.retryMaxMs,
   });
 }

@@ -4,7 +4,9 @@ import { execa } from 'execa';
 import { classifyIftopFailure, CaptureError, tail } from '../capture/errors.js';
 import type { Config } from '../config/config.js';
 import { dnsReverseLookup } from '../enrich/resolver.js';
+import { createLogger } from '../log/logger.js';
 import { InfluxSink } from '../sink/influx-sink.js';
+import { DiskSpool, MemorySpool } from '../sink/spool.js';
 import { resolveInterface } from './build.js';
 
 /** One line of `nstats check`. */
@@ -111,7 +113,11 @@ async function checkInflux(config: Config): Promise<CheckResult> {
       detail: 'no InfluxDB configured: `nstats run` prints line protocol to stdout',
     };
   }
-  const sink = new InfluxSink({ ...config.influx, maxRetries: 0 });
+  const sink = new InfluxSink(config.influx, {
+    spool: new MemorySpool(1),
+    log: createLogger('silent'),
+    retryMaxMs: config.influx.retryMaxMs,
+  });
   const where = `${config.influx.url} (${config.influx.api}, ${config.influx.api === 'v1' ? `database ${config.influx.database}` : `bucket ${config.influx.bucket}`})`;
   try {
     await sink.probe();
@@ -146,7 +152,35 @@ export async function runChecks(config: Config): Promise<CheckResult[]> {
     results.push({ name: 'capture', ok: false, detail: 'skipped: iftop is missing', fix: iftop.fix ?? '' });
   results.push(await checkDns(config));
   results.push(await checkInflux(config));
+  results.push(await checkSpool(config));
   return results;
+}
+
+/** The spool directory exists (or can be made) and is writable; says what waits in it. */
+async function checkSpool(config: Config): Promise<CheckResult> {
+  const mb = Math.round(config.spool.maxBytes / 1024 / 1024);
+  if (!config.spool.dir) {
+    return {
+      name: 'spool',
+      ok: true,
+      detail: `in memory, ${mb} MiB: points survive an InfluxDB outage but not a restart (set NSTATS_SPOOL_DIR to keep them)`,
+    };
+  }
+  try {
+    const found = await new DiskSpool(config.spool.dir, config.spool.maxBytes).open();
+    return {
+      name: 'spool',
+      ok: true,
+      detail: `${config.spool.dir} is writable, cap ${mb} MiB, ${found.points} points waiting`,
+    };
+  } catch (err) {
+    return {
+      name: 'spool',
+      ok: false,
+      detail: (err as Error).message.replace(/: set NSTATS_SPOOL_DIR.*/, ''),
+      fix: 'set NSTATS_SPOOL_DIR to a writable directory (an emptyDir volume in Kubernetes), or unset it to buffer in memory',
+    };
+  }
 }
 
 /** `PASS name: detail` / `FAIL name: detail. Fix: ...`, one line each. */

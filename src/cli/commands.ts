@@ -8,6 +8,7 @@ import { Daemon } from '../pipeline/daemon.js';
 import { takeSample, type Sample } from '../pipeline/sample.js';
 import { cronScheduler } from '../schedule/scheduler.js';
 import { buildPoints } from '../sink/points.js';
+import { safeTagValue } from '../sink/tag-value.js';
 import { buildCapture, buildNamer, buildSink, resolveInterface } from './build.js';
 import { formatJson, formatLines, formatTable } from './format.js';
 
@@ -67,7 +68,18 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   const iface = await resolveInterface(config);
   const namer = buildNamer(config);
   const sink = buildSink(config, log);
-  const metrics = new SelfMetrics({ sink: () => sink.stats, ...(namer ? { dns: () => namer.stats } : {}) });
+  // Recovers the spool first: points an earlier run left are replayed before new ones.
+  await sink.open();
+  const metrics = new SelfMetrics(
+    { sink: () => sink.stats, ...(namer ? { dns: () => namer.stats } : {}) },
+    Date.now,
+    config.health.sinkFailingMs,
+  );
+  const selfTags = Object.fromEntries(
+    Object.entries({ hosts: config.identity.host, ...config.identity, interface: iface })
+      .filter(([k, v]) => k !== 'host' && typeof v === 'string' && v !== '')
+      .map(([k, v]) => [k, safeTagValue(String(v), 'unknown')]),
+  );
   const health = new HealthServer(metrics);
   if (config.health.port > 0) {
     await health.start(config.health).catch((err: NodeJS.ErrnoException) => {
@@ -88,6 +100,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
       sink,
       log,
       observer: metrics,
+      ...(config.internalMetrics ? { selfPoint: (time: Date) => metrics.toPoint(selfTags, time) } : {}),
       makeScheduler: (job) => cronScheduler(config.schedule, job, log),
     },
     { ...config, capture: { ...config.capture, interface: iface } },
@@ -95,6 +108,8 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   );
   const onSignal = (signal: NodeJS.Signals) => {
     // The stop is bounded: a sink stuck on a dead server must not outlive the pod's grace period.
+    // Delivery gets until 1 s before the bound; what it has not sent by then stays in the spool.
+    const deadline = Date.now() + config.shutdownTimeoutMs - 1000;
     setTimeout(() => {
       log.error(
         { timeoutMs: config.shutdownTimeoutMs },
@@ -102,7 +117,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
       );
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
-    void daemon.stop(signal);
+    void daemon.stop(signal, deadline);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -86,7 +86,7 @@ export function program(setExit: (code: number) => void): Command {
   cmd
     .command('check')
     .description(
-      'Check config, iftop, capture permission, DNS and InfluxDB; one line per check with the fix.',
+      'Check config, iftop, capture permission, DNS, InfluxDB and the spool; one line per check with the fix.',
     )
     .action(async () => {
       let c: Config;

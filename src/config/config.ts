@@ -21,10 +21,9 @@ export interface InfluxConfig {
   readonly username?: string;
   readonly password?: string;
   readonly timeoutMs: number;
-  readonly maxRetries: number;
-  readonly maxRetryTimeMs: number;
   readonly batchSize: number;
-  readonly maxBufferLines: number;
+  /** Longest wait between retries of a failed write. */
+  readonly retryMaxMs: number;
 }
 
 export interface DnsConfig {
@@ -56,7 +55,16 @@ export interface Config {
   readonly influx?: InfluxConfig;
   readonly dns: DnsConfig;
   readonly identity: IdentityConfig;
+  /** Where points wait for InfluxDB: a directory, or memory when `dir` is unset. */
+  readonly spool: { readonly dir?: string; readonly maxBytes: number };
   /** The health endpoint of `nstats run`; port 0: off. */
-  readonly health: { readonly port: number; readonly host: string };
+  readonly health: {
+    readonly port: number;
+    readonly host: string;
+    /** `/readyz` fails once writes have failed this long. */
+    readonly sinkFailingMs: number;
+  };
+  /** Write the self-metrics as an `nstats_internal` point after each cycle. */
+  readonly internalMetrics: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }

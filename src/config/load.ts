@@ -34,6 +34,7 @@ function shown(name: SettingName, value: string | undefined): string | undefined
  * @throws ConfigError listing every bad setting (variable, value, what was expected).
  */
 export function loadConfig(env: Environment, defaults: { hostname?: () => string } = {}): Config {
+  retired(env);
   const names = Object.keys(SETTINGS) as SettingName[];
   const picked = new Map(names.map((n) => [n, pick(env, n)]));
   const input = Object.fromEntries(names.map((n) => [n, picked.get(n)?.value]));
@@ -79,9 +80,34 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       ...(s.POD_NAMESPACE ? { namespace: s.POD_NAMESPACE } : {}),
       ...(s.NODE_NAME ? { node: s.NODE_NAME } : {}),
     },
-    health: { port: s.NSTATS_HEALTH_PORT, host: s.NSTATS_HEALTH_HOST },
+    spool: {
+      ...(s.NSTATS_SPOOL_DIR ? { dir: s.NSTATS_SPOOL_DIR } : {}),
+      maxBytes: (s.NSTATS_SPOOL_MAX_MB ?? (s.NSTATS_SPOOL_DIR ? 64 : 8)) * 1024 * 1024,
+    },
+    health: {
+      port: s.NSTATS_HEALTH_PORT,
+      host: s.NSTATS_HEALTH_HOST,
+      sinkFailingMs: s.NSTATS_HEALTH_SINK_FAILING_SECONDS * 1000,
+    },
+    internalMetrics: s.NSTATS_INTERNAL_METRICS,
     logLevel: s.NSTATS_LOG_LEVEL,
   };
+}
+
+/** Settings earlier versions read, with what replaced them: set, they are an error, not ignored. */
+const RETIRED: Readonly<Record<string, string>> = {
+  NSTATS_INFLUX_MAX_RETRIES:
+    'no longer read: points stay in the spool and are retried until delivered (see NSTATS_SPOOL_DIR, NSTATS_SPOOL_MAX_MB); unset it',
+  NSTATS_INFLUX_MAX_RETRY_TIME_MS:
+    'no longer read: retries go on until delivered, NSTATS_INFLUX_RETRY_MAX_MS caps the wait between them; unset it',
+  NSTATS_INFLUX_MAX_BUFFER_LINES: 'no longer read: the spool is capped by NSTATS_SPOOL_MAX_MB; unset it',
+};
+
+function retired(env: Environment): void {
+  const problems = Object.entries(RETIRED)
+    .filter(([name]) => env[name] !== undefined && env[name] !== '')
+    .map(([name, expected]) => ({ variable: name, value: env[name], expected }));
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /** A secret from its variable or from the file its `_FILE` variable names (not both). */
@@ -175,9 +201,7 @@ function buildInflux(
     org: s.NSTATS_INFLUX_ORG ?? '',
     ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
     timeoutMs: s.NSTATS_INFLUX_TIMEOUT_MS,
-    maxRetries: s.NSTATS_INFLUX_MAX_RETRIES,
-    maxRetryTimeMs: s.NSTATS_INFLUX_MAX_RETRY_TIME_MS,
     batchSize: s.NSTATS_INFLUX_BATCH_SIZE,
-    maxBufferLines: s.NSTATS_INFLUX_MAX_BUFFER_LINES,
+    retryMaxMs: s.NSTATS_INFLUX_RETRY_MAX_MS,
   };
 }

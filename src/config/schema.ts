@@ -87,10 +87,11 @@ export const settingsSchema = z.object({
   NSTATS_INFLUX_PASSWORD: text.optional(),
   NSTATS_INFLUX_PASSWORD_FILE: text.optional(),
   NSTATS_INFLUX_TIMEOUT_MS: int(100, 600000).default(10000),
-  NSTATS_INFLUX_MAX_RETRIES: int(0, 100).default(3),
-  NSTATS_INFLUX_MAX_RETRY_TIME_MS: int(0, 3600000).default(50000),
   NSTATS_INFLUX_BATCH_SIZE: int(1, 100000).default(1000),
-  NSTATS_INFLUX_MAX_BUFFER_LINES: int(1, 10000000).default(100000),
+  NSTATS_INFLUX_RETRY_MAX_MS: int(1000, 3600000).default(30000),
+
+  NSTATS_SPOOL_DIR: text.optional(),
+  NSTATS_SPOOL_MAX_MB: int(1, 1048576).optional(),
 
   NSTATS_DNS: bool.default(true),
   NSTATS_DNS_SERVERS: dnsServers.optional(),
@@ -103,6 +104,8 @@ export const settingsSchema = z.object({
 
   NSTATS_HEALTH_PORT: int(0, 65535).default(0),
   NSTATS_HEALTH_HOST: text.default('0.0.0.0'),
+  NSTATS_HEALTH_SINK_FAILING_SECONDS: int(0, 86400).default(300),
+  NSTATS_INTERNAL_METRICS: bool.default(false),
 
   NSTATS_HOSTNAME: text.optional(),
   POD_NAME: text.optional(),
@@ -158,7 +161,7 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_SHUTDOWN_TIMEOUT_MS',
     default: '20000',
     description:
-      "On SIGTERM/SIGINT `nstats run` stops its schedule, ends a running capture, flushes and exits; past this bound it exits anyway (code 1). Below Kubernetes' 30 s grace period.",
+      "On SIGTERM/SIGINT `nstats run` stops its schedule, ends a running capture, spools its points and sends what it can until 1 s before this bound (the rest stays in the spool); past the bound it exits anyway (code 1). Below Kubernetes' 30 s grace period.",
   },
   NSTATS_INFLUX_URL: {
     env: 'NSTATS_INFLUX_URL',
@@ -222,25 +225,28 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     default: '10000',
     description: 'Timeout of one write request.',
   },
-  NSTATS_INFLUX_MAX_RETRIES: {
-    env: 'NSTATS_INFLUX_MAX_RETRIES',
-    default: '3',
-    description: 'Retries of a failed batch (5xx, 429, network errors); 0 disables.',
-  },
-  NSTATS_INFLUX_MAX_RETRY_TIME_MS: {
-    env: 'NSTATS_INFLUX_MAX_RETRY_TIME_MS',
-    default: '50000',
-    description: 'A batch is given up after this long in retries (kept below the 60 s cycle).',
-  },
   NSTATS_INFLUX_BATCH_SIZE: {
     env: 'NSTATS_INFLUX_BATCH_SIZE',
     default: '1000',
-    description: 'Lines per request.',
+    description: 'Most lines per write request (a cycle with more flows is sent in several).',
   },
-  NSTATS_INFLUX_MAX_BUFFER_LINES: {
-    env: 'NSTATS_INFLUX_MAX_BUFFER_LINES',
-    default: '100000',
-    description: 'Lines kept in memory for retries; beyond it the oldest are dropped (and logged).',
+  NSTATS_INFLUX_RETRY_MAX_MS: {
+    env: 'NSTATS_INFLUX_RETRY_MAX_MS',
+    default: '30000',
+    description:
+      "Longest wait between write retries: they start at 1 s and double (or follow the server's Retry-After). Refused writes (401, 403, 404) are retried at this pace.",
+  },
+  NSTATS_SPOOL_DIR: {
+    env: 'NSTATS_SPOOL_DIR',
+    default: 'unset: a buffer in memory',
+    description:
+      'Directory of the spool: every point is stored here until InfluxDB acknowledges it, and replayed oldest first after an outage or a restart. In Kubernetes, an `emptyDir` volume. Unset, points wait in memory and a restart loses them.',
+  },
+  NSTATS_SPOOL_MAX_MB: {
+    env: 'NSTATS_SPOOL_MAX_MB',
+    default: '64 with NSTATS_SPOOL_DIR, 8 in memory',
+    description:
+      'Cap of the spool in MiB (a point takes 200-300 bytes: 1 MiB holds about 4,000). When full, the oldest points are dropped and counted (`nstats_points_total{outcome="dropped",reason="spool-full"}`).',
   },
   NSTATS_DNS: { env: 'NSTATS_DNS', default: 'true', description: 'Name peers by reverse DNS.' },
   NSTATS_DNS_SERVERS: {
@@ -288,6 +294,18 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_HEALTH_HOST',
     default: '0.0.0.0',
     description: 'Address the health endpoint binds (the kubelet probes the pod IP).',
+  },
+  NSTATS_HEALTH_SINK_FAILING_SECONDS: {
+    env: 'NSTATS_HEALTH_SINK_FAILING_SECONDS',
+    default: '300',
+    description:
+      '`/readyz` answers 503 once writes to InfluxDB have failed for this long (0: at the first failure).',
+  },
+  NSTATS_INTERNAL_METRICS: {
+    env: 'NSTATS_INTERNAL_METRICS',
+    default: 'false',
+    description:
+      "Also write nstats' own counters (the `/metrics` ones) as an `nstats_internal` point after each cycle.",
   },
   NSTATS_HOSTNAME: {
     env: 'NSTATS_HOSTNAME',

@@ -9,7 +9,7 @@ export interface HealthServerOptions {
 }
 
 /**
- * `/livez` (the process answers), `/readyz` (503 when the last cycle failed), `/metrics` (the
+ * `/livez` (the process answers), `/readyz` (503 when the last cycle failed or writes have failed too long), `/metrics` (the
  * Prometheus text format). Nothing else; no request body is read.
  */
 export class HealthServer {
@@ -26,10 +26,8 @@ export class HealthServer {
       } else if (path === '/livez') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
-        const ok = this.metrics.lastCycleOk !== false;
-        res
-          .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' })
-          .end(ok ? 'ready\n' : 'last cycle failed\n');
+        const { ready, reason } = this.metrics.readiness();
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
       } else if (path === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics.render());
       } else {

@@ -1,6 +1,8 @@
 import type { PeerNamerStats } from '../enrich/peer-namer.js';
 import type { CycleReport } from '../pipeline/daemon.js';
-import type { SinkStats } from '../sink/sink.js';
+import { Point } from '@influxdata/influxdb-client';
+import { CaptureError } from '../capture/errors.js';
+import { DROP_REASONS, type SinkStats } from '../sink/sink.js';
 
 /** What the daemon reports after each cycle; implemented by SelfMetrics, injectable for tests. */
 export interface CycleObserver {
@@ -14,7 +16,7 @@ interface Sample {
   readonly value: number;
 }
 
-interface Family {
+export interface Family {
   readonly name: string;
   readonly help: string;
   readonly type: 'counter' | 'gauge';
@@ -39,14 +41,22 @@ export function exposition(families: readonly Family[]): string {
   return `${out.join('\n')}\n`;
 }
 
+/** Whether `/readyz` passes, and why not. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reason: string;
+}
+
 /**
  * nstats' own counters, kept as plain numbers and written in the Prometheus text format on scrape.
- * (prom-client would add about 20 MB of RSS to every pod for eight counters; the format is simple.)
+ * (prom-client would add about 20 MB of RSS to every pod for a dozen counters; the format is simple.)
  */
 export class SelfMetrics implements CycleObserver {
   cyclesOk = 0;
   cyclesFailed = 0;
   parseErrors = 0;
+  /** Failed captures by kind (iftop-missing, permission, no-such-interface, failed). */
+  readonly captureFailures: Record<string, number> = {};
   /** Seconds since the epoch of the last cycle that worked; 0 before the first. */
   lastSuccessSeconds = 0;
   lastCycleOk: boolean | undefined;
@@ -54,6 +64,8 @@ export class SelfMetrics implements CycleObserver {
   constructor(
     private readonly sources: { sink: () => SinkStats; dns?: () => PeerNamerStats },
     private readonly now: () => number = Date.now,
+    /** `/readyz` fails once writes have failed this long. */
+    private readonly sinkFailingMs = 300_000,
   ) {}
 
   cycleDone(report: CycleReport): void {
@@ -63,16 +75,31 @@ export class SelfMetrics implements CycleObserver {
     this.lastCycleOk = true;
   }
 
-  cycleFailed(_error?: unknown): void {
+  cycleFailed(error?: unknown): void {
     this.cyclesFailed++;
     this.lastCycleOk = false;
+    if (error instanceof CaptureError) {
+      this.captureFailures[error.failure] = (this.captureFailures[error.failure] ?? 0) + 1;
+    }
   }
 
-  /** The metrics page. */
-  render(): string {
+  /** Ready unless the last cycle failed or writes have failed longer than the threshold. */
+  readiness(): Readiness {
+    if (this.lastCycleOk === false) return { ready: false, reason: 'the last cycle failed' };
+    const since = this.sources.sink().failingSince;
+    if (since !== undefined && this.now() - since >= this.sinkFailingMs) {
+      const s = Math.round((this.now() - since) / 1000);
+      return { ready: false, reason: `writes to InfluxDB have failed for ${s} s` };
+    }
+    return { ready: true, reason: 'ready' };
+  }
+
+  /** Every metric family with its current samples. */
+  families(): Family[] {
     const sink = this.sources.sink();
     const dns = this.sources.dns?.();
-    return exposition([
+    const t = this.now();
+    return [
       {
         name: 'nstats_cycles_total',
         help: 'Sampling cycles, by result (a failed cycle is a capture failure or an error).',
@@ -81,6 +108,15 @@ export class SelfMetrics implements CycleObserver {
           { labels: { result: 'ok' }, value: this.cyclesOk },
           { labels: { result: 'failed' }, value: this.cyclesFailed },
         ],
+      },
+      {
+        name: 'nstats_capture_failures_total',
+        help: 'Captures that failed, by kind (iftop-missing, permission, no-such-interface, failed).',
+        type: 'counter',
+        samples: (['iftop-missing', 'permission', 'no-such-interface', 'failed'] as const).map((kind) => ({
+          labels: { kind },
+          value: this.captureFailures[kind] ?? 0,
+        })),
       },
       {
         name: 'nstats_parse_errors_total',
@@ -101,13 +137,50 @@ export class SelfMetrics implements CycleObserver {
       },
       {
         name: 'nstats_points_total',
-        help: 'Points by outcome: received by the sink, written (acknowledged), failed (given up or rejected).',
+        help: 'Points by outcome: received by the sink, spooled (stored until acknowledged), written (acknowledged), replayed (written after a failed attempt or a restart), dropped (by reason).',
         type: 'counter',
         samples: [
           { labels: { outcome: 'received' }, value: sink.pointsReceived },
+          { labels: { outcome: 'spooled' }, value: sink.pointsSpooled },
           { labels: { outcome: 'written' }, value: sink.pointsWritten },
-          { labels: { outcome: 'failed' }, value: sink.pointsFailed },
+          { labels: { outcome: 'replayed' }, value: sink.pointsReplayed },
+          ...DROP_REASONS.map((reason) => ({
+            labels: { outcome: 'dropped', reason },
+            value: sink.pointsDropped[reason],
+          })),
         ],
+      },
+      {
+        name: 'nstats_write_errors_total',
+        help: 'Write requests that failed, by HTTP status (network: no answer).',
+        type: 'counter',
+        samples: Object.entries(sink.writeErrors).map(([status, value]) => ({ labels: { status }, value })),
+      },
+      {
+        name: 'nstats_spool_points',
+        help: 'Points waiting in the spool for the server.',
+        type: 'gauge',
+        samples: [{ value: sink.spool.points }],
+      },
+      {
+        name: 'nstats_spool_bytes',
+        help: 'Bytes the spool holds.',
+        type: 'gauge',
+        samples: [{ value: sink.spool.bytes }],
+      },
+      {
+        name: 'nstats_sink_failing_seconds',
+        help: 'How long writes have been failing (0: they work).',
+        type: 'gauge',
+        samples: [
+          { value: sink.failingSince === undefined ? 0 : Math.round((t - sink.failingSince) / 1000) },
+        ],
+      },
+      {
+        name: 'nstats_last_write_timestamp_seconds',
+        help: 'When the server last acknowledged a write (0: never).',
+        type: 'gauge',
+        samples: [{ value: Math.floor((sink.lastWriteOk ?? 0) / 1000) }],
       },
       {
         name: 'nstats_last_success_timestamp_seconds',
@@ -115,6 +188,32 @@ export class SelfMetrics implements CycleObserver {
         type: 'gauge',
         samples: [{ value: this.lastSuccessSeconds }],
       },
-    ]);
+    ];
+  }
+
+  /** The metrics page. */
+  render(): string {
+    return exposition(this.families());
+  }
+
+  /**
+   * The same counters as one `nstats_internal` point (NSTATS_INTERNAL_METRICS): a field per
+   * sample, named after the metric without `nstats_` and its label values,
+   * e.g. `points_total_dropped_spool_full`.
+   */
+  toPoint(tags: Readonly<Record<string, string>>, time: Date): Point {
+    const point = new Point('nstats_internal').timestamp(time);
+    for (const [k, v] of Object.entries(tags)) point.tag(k, v);
+    for (const f of this.families()) {
+      for (const s of f.samples) {
+        const suffix = Object.values(s.labels ?? {}).join('_');
+        const name = `${f.name.replace(/^nstats_/, '')}${suffix ? `_${suffix}` : ''}`.replace(
+          /[^a-z0-9_]/gi,
+          '_',
+        );
+        point.intField(name, Math.round(s.value));
+      }
+    }
+    return point;
   }
 }

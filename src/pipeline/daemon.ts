@@ -1,3 +1,4 @@
+import type { Point } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { buildPoints } from '../sink/points.js';
@@ -33,13 +34,15 @@ export interface DaemonDeps extends SampleDeps {
   readonly makeScheduler: (job: () => Promise<void>) => Scheduler;
   /** Told of every cycle's outcome (self-metrics, health). */
   readonly observer?: CycleObserver;
+  /** After each cycle, a point of nstats' own counters to write too (NSTATS_INTERNAL_METRICS). */
+  readonly selfPoint?: (time: Date) => Point;
 }
 
 /**
  * `nstats run`: on every tick, capture -> parse -> name -> points -> sink. A failing cycle is
  * logged and counted, and the schedule goes on, backing off while cycles keep failing (1, 2, 4,
  * then every 8th tick) and back to every tick after one works. `stop()` stops the schedule, ends a
- * running capture cleanly (SIGINT to iftop, keeping what it printed), flushes the sink and closes it.
+ * running capture cleanly (SIGINT to iftop, keeping what it printed), and closes the sink.
  */
 export class Daemon {
   private scheduler: Scheduler | undefined;
@@ -104,6 +107,7 @@ export class Daemon {
           this.deps.log.error({ err }, `cycle: failed: ${err instanceof Error ? err.message : String(err)}`);
         },
       )
+      .then(() => this.writeSelfPoint())
       .finally(() => {
         this.running = undefined;
         this.cycles++;
@@ -112,6 +116,15 @@ export class Daemon {
       });
     this.running = cycle;
     return cycle;
+  }
+
+  private async writeSelfPoint(): Promise<void> {
+    if (!this.deps.selfPoint) return;
+    try {
+      await this.deps.sink.write([this.deps.selfPoint(new Date())]);
+    } catch (err) {
+      this.deps.log.warn({ err }, `sink: cannot write nstats_internal: ${(err as Error).message}`);
+    }
   }
 
   private async cycle(): Promise<CycleReport> {
@@ -136,15 +149,8 @@ export class Daemon {
       time: sample.capture.endedAt,
     });
     const t1 = performance.now();
-    this.deps.sink.write(points);
-    try {
-      await this.deps.sink.flush();
-    } catch (err) {
-      this.deps.log.warn(
-        { err },
-        `sink: write failed (retried in the background): ${(err as Error).message}`,
-      );
-    }
+    // Resolves once the points are in the spool; delivery goes on in the background.
+    await this.deps.sink.write(points);
     const cpu = process.cpuUsage(cpu0);
     return {
       flows: sample.flows.length,
@@ -161,8 +167,12 @@ export class Daemon {
     };
   }
 
-  /** Stops the schedule, ends a running capture, flushes and closes the sink. Idempotent. */
-  async stop(reason: string): Promise<void> {
+  /**
+   * Stops the schedule, ends a running capture (its points are spooled), and closes the sink: it
+   * may deliver until `deadline` (ms since the epoch), then what is left stays in the spool.
+   * Idempotent.
+   */
+  async stop(reason: string, deadline?: number): Promise<void> {
     if (this.stopped) return this.done;
     this.stopped = true;
     const { log } = this.deps;
@@ -171,11 +181,15 @@ export class Daemon {
     this.abort.abort();
     await this.running;
     try {
-      await this.deps.sink.close();
+      await this.deps.sink.close(deadline);
     } catch (err) {
       log.error({ err }, `sink: close failed: ${(err as Error).message}`);
     }
-    log.info({ cycles: this.cycles, ...this.deps.sink.stats }, 'daemon: stopped');
+    const { pointsReceived, pointsWritten, pointsDropped, spool } = this.deps.sink.stats;
+    log.info(
+      { cycles: this.cycles, pointsReceived, pointsWritten, pointsDropped, spooled: spool.points },
+      'daemon: stopped',
+    );
     this.resolveDone();
     return this.done;
   }

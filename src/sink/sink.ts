@@ -1,25 +1,68 @@
 import type { Point } from '@influxdata/influxdb-client';
 
-/** Counters of a sink since start-up. */
+/** Why points were given up. */
+export type DropReason =
+  /** The spool was full: the oldest were dropped to make room. */
+  | 'spool-full'
+  /** The server refused the data itself (400/422): it will never be accepted. */
+  | 'rejected'
+  /** The spool could not store them (disk full, directory gone). */
+  | 'spool-error'
+  /** Still buffered in memory when the process stopped (no NSTATS_SPOOL_DIR). */
+  | 'shutdown';
+
+export const DROP_REASONS: readonly DropReason[] = ['spool-full', 'rejected', 'spool-error', 'shutdown'];
+
+/** Counters and state of a sink since start-up. */
 export interface SinkStats {
   /** Points handed to the sink. */
   pointsReceived: number;
   /** Points the server acknowledged (or printed, for stdout). */
   pointsWritten: number;
-  /** Points given up after retries or rejected by the server. */
-  pointsFailed: number;
-  /** The last write error's message, if any. */
+  /** Points given up, by reason. Every point received ends up written, spooled or here. */
+  pointsDropped: Record<DropReason, number>;
+  /** Points stored in the spool since start-up (all of them go through it). */
+  pointsSpooled: number;
+  /** Points replayed from the spool after a failed write or a restart. */
+  pointsReplayed: number;
+  /** What the spool holds now. */
+  spool: { batches: number; points: number; bytes: number };
+  /** Write requests that failed, by HTTP status (`network` when there was no answer). */
+  writeErrors: Record<string, number>;
+  /** When writes started failing (ms since the epoch); undefined while they work. */
+  failingSince?: number;
+  /** The last failure's message, if any. */
   lastError?: string;
+  /** When the server last acknowledged a write (ms since the epoch). */
+  lastWriteOk?: number;
+}
+
+export function emptySinkStats(): SinkStats {
+  return {
+    pointsReceived: 0,
+    pointsWritten: 0,
+    pointsDropped: { 'spool-full': 0, rejected: 0, 'spool-error': 0, shutdown: 0 },
+    pointsSpooled: 0,
+    pointsReplayed: 0,
+    spool: { batches: 0, points: 0, bytes: 0 },
+    writeErrors: {},
+  };
 }
 
 /** The last stage: where points go. */
 export interface Sink {
   readonly name: string;
-  readonly stats: SinkStats;
-  /** Queues points; returns once they are buffered (never throws for a server failure). */
-  write(points: readonly Point[]): void;
-  /** Sends what is buffered and waits for the answer. Rejects when the send failed. */
-  flush(): Promise<void>;
-  /** Flushes and releases resources; nothing may be written after. */
-  close(): Promise<void>;
+  readonly stats: Readonly<SinkStats>;
+  /** Prepares the sink (recovers a spool left by an earlier run). */
+  open(): Promise<void>;
+  /**
+   * Takes points; resolves once they are safe (spooled, or printed). Never rejects for a server
+   * failure: delivery goes on in the background.
+   */
+  write(points: readonly Point[]): Promise<void>;
+  /**
+   * Stops delivery: tries to send what is pending until `deadline` (ms since the epoch), then
+   * leaves the rest in the spool (disk) or counts it dropped (memory). Nothing may be written after.
+   */
+  close(deadline?: number): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import type { Point } from '@influxdata/influxdb-client';
-import type { Sink, SinkStats } from './sink.js';
+import { emptySinkStats, type Sink, type SinkStats } from './sink.js';
 
 /** The points as line-protocol lines (a point without fields gives none), times in `precision`. */
 export function toLines(points: readonly Point[], precision: 'ns' | 'us' | 'ms' | 's'): string[] {
@@ -11,21 +11,22 @@ export function toLines(points: readonly Point[], precision: 'ns' | 'us' | 'ms' 
 /** Writes line protocol, one point per line, to a stream (stdout when no InfluxDB is set). */
 export class LineProtocolSink implements Sink {
   readonly name = 'stdout';
-  readonly stats: SinkStats = { pointsReceived: 0, pointsWritten: 0, pointsFailed: 0 };
+  readonly stats: SinkStats = emptySinkStats();
 
   constructor(
     private readonly out: NodeJS.WritableStream = process.stdout,
     private readonly precision: 'ns' | 'us' | 'ms' | 's' = 'ms',
   ) {}
 
-  write(points: readonly Point[]): void {
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  write(points: readonly Point[]): Promise<void> {
     this.stats.pointsReceived += points.length;
     const lines = toLines(points, this.precision);
     if (lines.length > 0) this.out.write(`${lines.join('\n')}\n`);
     this.stats.pointsWritten += lines.length;
-  }
-
-  flush(): Promise<void> {
     return Promise.resolve();
   }
 

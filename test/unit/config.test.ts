@@ -65,7 +65,7 @@ describe('loadConfig', () => {
       bucket: 'net',
       org: 'acme',
       token: 't0k',
-      maxRetries: 3,
+      retryMaxMs: 30000,
       timeoutMs: 10000,
     });
   });
@@ -180,6 +180,24 @@ describe('secrets from files (a mounted Secret)', () => {
       problems({ ...base, NSTATS_INFLUX_TOKEN: 't', NSTATS_INFLUX_TOKEN_FILE: join(dir, 'token') }),
     ).toEqual([
       `NSTATS_INFLUX_TOKEN_FILE=${join(dir, 'token')}: set either NSTATS_INFLUX_TOKEN or NSTATS_INFLUX_TOKEN_FILE, not both`,
+    ]);
+  });
+
+  it('sizes the spool: 64 MiB on disk, 8 in memory, or as set', () => {
+    expect(loadConfig({}, { hostname: host }).spool).toEqual({ maxBytes: 8 * 1024 * 1024 });
+    expect(loadConfig({ NSTATS_SPOOL_DIR: '/spool' }, { hostname: host }).spool).toEqual({
+      dir: '/spool',
+      maxBytes: 64 * 1024 * 1024,
+    });
+    expect(loadConfig({ NSTATS_SPOOL_MAX_MB: '2' }, { hostname: host }).spool.maxBytes).toBe(2 * 1024 * 1024);
+    expect(problems({ NSTATS_SPOOL_MAX_MB: '0' })).toEqual([
+      'NSTATS_SPOOL_MAX_MB=0: expected a whole number from 1 to 1048576',
+    ]);
+  });
+
+  it('rejects settings it no longer reads, saying what replaced them', () => {
+    expect(problems({ NSTATS_INFLUX_MAX_RETRIES: '3' })).toEqual([
+      'NSTATS_INFLUX_MAX_RETRIES=3: no longer read: points stay in the spool and are retried until delivered (see NSTATS_SPOOL_DIR, NSTATS_SPOOL_MAX_MB); unset it',
     ]);
   });
 });

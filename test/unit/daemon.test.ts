@@ -1,14 +1,13 @@
-import type { Point } from '@influxdata/influxdb-client';
+import { Point } from '@influxdata/influxdb-client';
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
+import { memoryLog } from '../helpers/log.js';
 import { describe, expect, it } from 'vitest';
 import type { Capture, CaptureRequest, CaptureResult } from '../../src/capture/capture.js';
 import { CaptureError } from '../../src/capture/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/log/logger.js';
-import { Daemon } from '../../src/pipeline/daemon.js';
+import { Daemon, type DaemonDeps } from '../../src/pipeline/daemon.js';
 import { cronScheduler } from '../../src/schedule/scheduler.js';
-import type { Sink, SinkStats } from '../../src/sink/sink.js';
+import { emptySinkStats, type Sink, type SinkStats } from '../../src/sink/sink.js';
 
 const IPV4 = readFileSync(new URL('../fixtures/iftop/ipv4.txt', import.meta.url), 'utf8');
 
@@ -53,37 +52,28 @@ class FakeCapture implements Capture {
 /** A sink that keeps the points in memory. */
 class MemorySink implements Sink {
   readonly name = 'memory';
-  readonly stats: SinkStats = { pointsReceived: 0, pointsWritten: 0, pointsFailed: 0 };
+  readonly stats: SinkStats = emptySinkStats();
   readonly lines: string[] = [];
-  flushes = 0;
+  writes = 0;
   closed = false;
-  write(points: readonly Point[]): void {
+  closeDeadline: number | undefined;
+  open(): Promise<void> {
+    return Promise.resolve();
+  }
+  write(points: readonly Point[]): Promise<void> {
+    this.writes++;
     this.stats.pointsReceived += points.length;
     for (const p of points) this.lines.push(p.toLineProtocol() ?? '');
-  }
-  flush(): Promise<void> {
-    this.flushes++;
     return Promise.resolve();
   }
-  close(): Promise<void> {
+  close(deadline?: number): Promise<void> {
     this.closed = true;
+    this.closeDeadline = deadline;
     return Promise.resolve();
   }
 }
 
-function memoryLog() {
-  const events: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n').filter(Boolean))
-        events.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: createLogger('info', stream), events };
-}
-
-function daemon(capture: Capture, sink: Sink, maxCycles?: number) {
+function daemon(capture: Capture, sink: Sink, maxCycles?: number, more: Partial<DaemonDeps> = {}) {
   const config = loadConfig({ NSTATS_INTERFACE: 'eth0', NSTATS_DNS: 'false', NSTATS_HOSTNAME: 'web-0' });
   const { log, events } = memoryLog();
   const d = new Daemon(
@@ -93,6 +83,7 @@ function daemon(capture: Capture, sink: Sink, maxCycles?: number) {
       sink,
       log,
       makeScheduler: (job) => cronScheduler('* * * * * *', job, log),
+      ...more,
     },
     { ...config, capture: { ...config.capture, interface: 'eth0' } },
     maxCycles,
@@ -113,7 +104,7 @@ describe('Daemon', () => {
     );
     expect(sink.lines).toHaveLength(2);
     expect(sink.lines[0]).toMatch(/^nstat,hosts=web-0,interface=eth0,receiver=198\.18\.225\.2,/);
-    expect(sink.flushes).toBe(2);
+    expect(sink.writes).toBe(2);
     expect(sink.closed).toBe(true);
     const done = events.filter((e) => String(e.msg).startsWith('cycle: done'));
     expect(done).toHaveLength(2);
@@ -132,15 +123,27 @@ describe('Daemon', () => {
     expect(sink.closed).toBe(true);
   }, 10_000);
 
-  it('stop() ends a running capture at once, flushes and closes the sink', async () => {
+  it('writes an nstats_internal point after every cycle, failed ones too, when asked', async () => {
+    const capture = new FakeCapture(10, true);
+    const sink = new MemorySink();
+    let calls = 0;
+    const selfPoint = (time: Date) =>
+      new Point('nstats_internal').tag('hosts', 'web-0').intField('cycles', ++calls).timestamp(time);
+    const { d } = daemon(capture, sink, 2, { selfPoint });
+    await d.run();
+    expect(sink.lines.filter((l) => l.startsWith('nstats_internal,hosts=web-0 cycles='))).toHaveLength(2);
+  }, 10_000);
+
+  it('stop() ends a running capture at once and closes the sink with the deadline', async () => {
     const capture = new FakeCapture(60_000);
     const sink = new MemorySink();
     const { d, events } = daemon(capture, sink);
     const running = d.run();
     while (capture.active === 0) await new Promise((r) => setTimeout(r, 50));
     const t0 = performance.now();
-    await d.stop('SIGTERM');
+    await d.stop('SIGTERM', 1_700_000_000_000);
     await running;
+    expect(sink.closeDeadline).toBe(1_700_000_000_000);
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(sink.closed).toBe(true);
     expect(events.map((e) => e.msg)).toEqual(

@@ -1,9 +1,15 @@
 import { Point } from '@influxdata/influxdb-client';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpError } from '@influxdata/influxdb-client';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryLog } from '../helpers/log.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InfluxConfig } from '../../src/config/config.js';
-import { InfluxSink } from '../../src/sink/influx-sink.js';
+import { classifyWriteError, InfluxSink, retryAfterMs, serverMessage } from '../../src/sink/influx-sink.js';
+import { DiskSpool, MemorySpool, type Spool } from '../../src/sink/spool.js';
 
 interface Seen {
   method: string;
@@ -13,8 +19,10 @@ interface Seen {
 }
 
 /** A stand-in HTTP server answering with the given statuses in turn (the last one repeats). */
+type Answer = [number, string?, Record<string, string>?];
+
 async function fakeServer(
-  statuses: Array<[number, string?]>,
+  statuses: Array<Answer> | ((body: string, n: number) => Answer | 'hang'),
 ): Promise<{ url: string; seen: Seen[]; server: Server }> {
   const seen: Seen[] = [];
   let i = 0;
@@ -29,8 +37,11 @@ async function fakeServer(
         authorization: req.headers.authorization,
         body,
       });
-      const [status, text] = statuses[Math.min(i++, statuses.length - 1)]!;
-      res.writeHead(status, text ? { 'content-type': 'application/json' } : {});
+      const answer =
+        typeof statuses === 'function' ? statuses(body, i++) : statuses[Math.min(i++, statuses.length - 1)]!;
+      if (answer === 'hang') return;
+      const [status, text, headers] = answer;
+      res.writeHead(status, { ...(text ? { 'content-type': 'application/json' } : {}), ...headers });
       res.end(text ?? '');
     });
   });
@@ -39,9 +50,15 @@ async function fakeServer(
 }
 
 let open: Server | undefined;
+const dirs: string[] = [];
 afterEach(async () => {
-  await new Promise((r) => open?.close(r));
+  const server = open;
   open = undefined;
+  if (server) {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 function config(url: string, more: Partial<InfluxConfig> = {}): InfluxConfig {
@@ -52,53 +69,65 @@ function config(url: string, more: Partial<InfluxConfig> = {}): InfluxConfig {
     bucket: 'net',
     token: 'tok',
     timeoutMs: 2000,
-    maxRetries: 3,
-    maxRetryTimeMs: 20000,
     batchSize: 1000,
-    maxBufferLines: 1000,
+    retryMaxMs: 1000,
     ...more,
   };
 }
 
-const POINT = new Point('nstat')
-  .tag('hosts', 'web-0')
-  .floatField('sendRate', 1)
-  .timestamp(new Date(1_700_000_000_000));
+function sinkFor(url: string, more: Partial<InfluxConfig> = {}, spool: Spool = new MemorySpool(1 << 20)) {
+  const { log, events } = memoryLog('debug');
+  const sink = new InfluxSink(config(url, more), { spool, log, retryMaxMs: more.retryMaxMs ?? 1000 });
+  return { sink, events, spool };
+}
+
+const point = (n: number, host = 'web-0') =>
+  new Point('nstat')
+    .tag('hosts', host)
+    .floatField('sendRate', n)
+    .timestamp(new Date(1_700_000_000_000 + n));
+
+async function until(check: () => boolean, ms = 8000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('InfluxSink', () => {
-  it('writes v2 with the token, ms precision and the lines the Point built', async () => {
+  it('writes v2 with the token, ms precision and the lines the Point built, then empties the spool', async () => {
     const s = await fakeServer([[204]]);
     open = s.server;
-    const sink = new InfluxSink(config(s.url));
-    sink.write([POINT]);
-    await sink.flush();
+    const { sink, spool } = sinkFor(s.url);
+    await sink.open();
+    await sink.write([point(0)]);
+    await until(() => sink.stats.pointsWritten === 1);
     expect(s.seen).toEqual([
       {
         method: 'POST',
         url: '/api/v2/write?org=acme&bucket=net&precision=ms',
         authorization: 'Token tok',
-        body: 'nstat,hosts=web-0 sendRate=1 1700000000000',
+        body: 'nstat,hosts=web-0 sendRate=0 1700000000000',
       },
     ]);
-    expect(sink.stats).toMatchObject({ pointsReceived: 1, pointsWritten: 1, pointsFailed: 0 });
+    expect(sink.stats).toMatchObject({ pointsReceived: 1, pointsSpooled: 1, pointsReplayed: 0 });
+    expect(spool.stats.points).toBe(0);
     await sink.close();
   });
 
   it('writes v1 to /write?db=&rp= with basic auth', async () => {
     const s = await fakeServer([[204]]);
     open = s.server;
-    const sink = new InfluxSink(
-      config(s.url, {
-        api: 'v1',
-        database: 'telegraf',
-        retentionPolicy: 'week',
-        username: 'u',
-        password: 'p',
-        token: undefined,
-      }),
-    );
-    sink.write([POINT]);
-    await sink.flush();
+    const { sink } = sinkFor(s.url, {
+      api: 'v1',
+      database: 'telegraf',
+      retentionPolicy: 'week',
+      username: 'u',
+      password: 'p',
+    });
+    await sink.write([point(0)]);
+    await until(() => sink.stats.pointsWritten === 1);
     expect(s.seen[0]).toMatchObject({
       url: '/write?db=telegraf&rp=week&precision=ms',
       authorization: `Basic ${btoa('u:p')}`,
@@ -106,44 +135,146 @@ describe('InfluxSink', () => {
     await sink.close();
   });
 
-  it('retries a 503 and then delivers the same lines', async () => {
-    const s = await fakeServer([[503, '{"message":"busy"}'], [204]]);
+  it('keeps points through 503s and a dead server, then delivers them oldest first, unchanged', async () => {
+    let down = true;
+    const s = await fakeServer(() => (down ? [503, '{"message":"busy"}'] : [204]));
     open = s.server;
-    const failures: Array<[number, boolean]> = [];
-    const sink = new InfluxSink(config(s.url), {
-      onWriteFailed: (_e, _l, attempt, final) => failures.push([attempt, final]),
-    });
-    sink.write([POINT]);
-    await expect(sink.flush()).rejects.toThrow(/busy/);
-    const deadline = Date.now() + 5000;
-    while (sink.stats.pointsWritten === 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(s.seen.map((x) => x.body)).toEqual([s.seen[0]!.body, s.seen[0]!.body]);
-    expect(failures).toEqual([[1, false]]);
-    expect(sink.stats).toMatchObject({ pointsWritten: 1, pointsFailed: 0 });
+    const { sink, events } = sinkFor(s.url, { retryMaxMs: 1000 });
+    await sink.write([point(1)]);
+    await sink.write([point(2)]);
+    await until(() => s.seen.length >= 3);
+    expect(sink.stats.pointsWritten).toBe(0);
+    expect(sink.stats.spool.points).toBe(2);
+    expect(sink.stats.failingSince).toBeTypeOf('number');
+    // Warned once when the outage began; later attempts are at debug level.
+    expect(
+      events.filter((e) => e.level === 'warn' && String(e.msg).startsWith('sink: write failed')),
+    ).toHaveLength(1);
+    down = false;
+    await until(() => sink.stats.pointsWritten === 2);
+    const last = s.seen.at(-1)!.body;
+    expect(last).toBe(
+      'nstat,hosts=web-0 sendRate=1 1700000000001\nnstat,hosts=web-0 sendRate=2 1700000000002',
+    );
+    expect(sink.stats).toMatchObject({ pointsReplayed: 2, spool: { points: 0 } });
+    expect(sink.stats.failingSince).toBeUndefined();
+    expect(sink.stats.writeErrors['503']).toBeGreaterThanOrEqual(3);
+    expect(events.some((e) => String(e.msg).startsWith('sink: writes work again after'))).toBe(true);
     await sink.close();
   });
 
-  it('does not retry a 400, counts the lines as failed and keeps the server message', async () => {
-    const s = await fakeServer([[400, '{"code":"invalid","message":"unable to parse"}']]);
+  it('drops only the batch the server refuses (400), found by sending batches one by one', async () => {
+    // Three batches wait while the server is down, then go in one request that has a bad line.
+    let reachable = false;
+    const s = await fakeServer((body) =>
+      !reachable
+        ? [503]
+        : body.includes('hosts=bad')
+          ? [400, '{"code":"invalid","message":"unable to parse"}']
+          : [204],
+    );
     open = s.server;
-    const failures: boolean[] = [];
-    const sink = new InfluxSink(config(s.url), {
-      onWriteFailed: (_e, _l, _a, final) => failures.push(final),
-    });
-    sink.write([POINT]);
-    await expect(sink.flush()).rejects.toThrow(/unable to parse/);
-    await new Promise((r) => setTimeout(r, 1500));
-    expect(s.seen).toHaveLength(1);
-    expect(failures).toEqual([true]);
-    expect(sink.stats).toMatchObject({ pointsFailed: 1, lastError: 'unable to parse' });
+    const { sink, events } = sinkFor(s.url);
+    await sink.write([point(1, 'ok1')]);
+    await sink.write([point(2, 'bad')]);
+    await sink.write([point(3, 'ok2')]);
+    await until(() => sink.stats.failingSince !== undefined);
+    reachable = true;
+    await until(() => sink.stats.pointsWritten === 2 && sink.stats.pointsDropped.rejected === 1);
+    expect(sink.stats.spool.points).toBe(0);
+    const answered = s.seen.slice(s.seen.findIndex((x) => x.body.split('\n').length === 3));
+    expect(answered.map((x) => x.body.match(/hosts=(\w+)/g)?.join(' '))).toEqual([
+      'hosts=ok1 hosts=bad hosts=ok2',
+      'hosts=ok1',
+      'hosts=bad',
+      'hosts=ok2',
+    ]);
+    const refused = events.filter((e) => String(e.msg).includes('the server refused'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: 'error', status: 400, message: '400 unable to parse' });
     await sink.close();
+  });
+
+  it('a refused write (401) is logged once with the server message, kept, and delivered once allowed', async () => {
+    let allowed = false;
+    const s = await fakeServer(() =>
+      allowed ? [204] : [401, '{"code":"unauthorized","message":"unauthorized access"}'],
+    );
+    open = s.server;
+    const { sink, events } = sinkFor(s.url, { retryMaxMs: 1000 });
+    await sink.write([point(1)]);
+    await until(() => s.seen.length >= 3);
+    const refused = events.filter((e) => String(e.msg).startsWith('sink: the server refuses writes'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ level: 'error', status: 401, message: '401 unauthorized access' });
+    expect(sink.stats.writeErrors['401']).toBeGreaterThanOrEqual(3);
+    expect(sink.stats.spool.points).toBe(1);
+    allowed = true;
+    await until(() => sink.stats.pointsWritten === 1);
+    await sink.close();
+  });
+
+  it('close() gives up on a server that never answers at the deadline; a memory spool counts the rest dropped', async () => {
+    const s = await fakeServer(() => 'hang');
+    open = s.server;
+    const { sink, events } = sinkFor(s.url, { timeoutMs: 60_000 });
+    await sink.write([point(1), point(2)]);
+    await until(() => s.seen.length === 1);
+    const t0 = Date.now();
+    await sink.close(Date.now() + 500);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(sink.stats.pointsDropped.shutdown).toBe(2);
+    expect(events.some((e) => String(e.msg).includes('still in memory at shutdown'))).toBe(true);
+    await expect(sink.write([point(3)])).rejects.toThrow(/after close/);
+  });
+
+  it('with a disk spool, points a stopped sink could not deliver are replayed by the next one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nstats-sink-'));
+    dirs.push(dir);
+    const down = await fakeServer([[503]]);
+    open = down.server;
+    const first = sinkFor(down.url, {}, new DiskSpool(dir, 1 << 20));
+    await first.sink.open();
+    await first.sink.write([point(1), point(2)]);
+    await until(() => first.sink.stats.failingSince !== undefined);
+    await first.sink.close(Date.now() + 2000);
+    expect(first.sink.stats.pointsDropped.shutdown).toBe(0);
+    expect(await readdir(dir)).toHaveLength(1);
+    open.closeAllConnections();
+    await new Promise((r) => open?.close(r));
+
+    const up = await fakeServer([[204]]);
+    open = up.server;
+    const second = sinkFor(up.url, {}, new DiskSpool(dir, 1 << 20));
+    await second.sink.open();
+    await until(() => second.sink.stats.pointsWritten === 2);
+    expect(up.seen[0]!.body).toBe(
+      'nstat,hosts=web-0 sendRate=1 1700000000001\nnstat,hosts=web-0 sendRate=2 1700000000002',
+    );
+    expect(second.sink.stats.pointsReplayed).toBe(2);
+    expect(second.events.some((e) => String(e.msg).includes('left in the spool by an earlier run'))).toBe(
+      true,
+    );
+    expect(await readdir(dir)).toEqual([]);
+    await second.sink.close();
+  });
+
+  it('a full spool drops the oldest points and counts them', async () => {
+    const s = await fakeServer([[503]]);
+    open = s.server;
+    const one = Buffer.byteLength(point(1).toLineProtocol()! + '\n');
+    const { sink, events } = sinkFor(s.url, {}, new MemorySpool(one * 2));
+    for (let i = 1; i <= 5; i++) await sink.write([point(i)]);
+    expect(sink.stats.pointsDropped['spool-full']).toBeGreaterThanOrEqual(2);
+    expect(sink.stats.spool.points + sink.stats.pointsDropped['spool-full']).toBe(5);
+    expect(events.some((e) => String(e.msg).includes('the spool reached its cap'))).toBe(true);
+    await sink.close(Date.now());
   });
 
   it('probe() checks the write endpoint with an empty write', async () => {
     const s = await fakeServer([[404, '{"code":"not found","message":"bucket \\"net\\" not found"}']]);
     open = s.server;
-    const sink = new InfluxSink(config(s.url));
+    const { sink } = sinkFor(s.url);
     await expect(sink.probe()).rejects.toMatchObject({ statusCode: 404 });
     expect(s.seen[0]).toMatchObject({
       method: 'POST',
@@ -151,5 +282,26 @@ describe('InfluxSink', () => {
       body: '',
     });
     await sink.close();
+  });
+});
+
+describe('write errors', () => {
+  const http = (status: number, body = '', headers: Record<string, string> = {}) =>
+    new HttpError(status, 'x', body, headers['retry-after'], 'application/json', undefined, headers);
+
+  it('classifies: no answer, 5xx, 408, 429 retry; 400/422 reject; other 4xx blocked', () => {
+    expect(classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe('retry');
+    for (const s of [500, 502, 503, 504, 408, 429]) expect(classifyWriteError(http(s))).toBe('retry');
+    for (const s of [400, 422]) expect(classifyWriteError(http(s))).toBe('reject');
+    for (const s of [401, 403, 404, 405, 413]) expect(classifyWriteError(http(s))).toBe('blocked');
+  });
+
+  it('reads Retry-After as seconds (the client reads it as ms) and the server message', () => {
+    expect(retryAfterMs(http(429, '', { 'retry-after': '7' }))).toBe(7000);
+    expect(retryAfterMs(http(429, '', { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }))).toBe(0);
+    expect(retryAfterMs(new Error('x'))).toBe(0);
+    expect(serverMessage(http(404, '{"error":"database not found: \\"x\\""}'))).toBe(
+      '404 database not found: "x"',
+    );
   });
 });
