@@ -42,6 +42,8 @@ export interface RunningServer {
   readonly logFile?: string;
   /** Stops the server and removes its data. No-op for servers we did not start. Idempotent. */
   stop(): Promise<void>;
+  /** Sends a signal to the server process (SIGSTOP/SIGCONT: a server that hangs, then answers). */
+  signal?(sig: NodeJS.Signals): void;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,9 +142,12 @@ async function startServer(opts: {
   prepare?: (dir: string) => void;
   url: string;
   ready: (url: string) => Promise<boolean>;
+  /** Run on this data dir and keep it at stop() (the caller removes it). */
+  dir?: string;
 }): Promise<RunningServer> {
   assertBinary(opts.bin, opts.pkg);
-  const dir = mkdtempSync(join(tmpdir(), `nstats-${opts.name}-`));
+  const keep = opts.dir !== undefined;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), `nstats-${opts.name}-`));
   opts.prepare?.(dir);
   const logFile = join(dir, `${opts.name}.log`);
   const log = createWriteStream(logFile);
@@ -173,7 +178,7 @@ async function startServer(opts: {
       }
       log.end();
       running.delete(child);
-      rmSync(dir, { recursive: true, force: true });
+      if (!keep) rmSync(dir, { recursive: true, force: true });
     })();
     return stopping;
   };
@@ -189,7 +194,7 @@ async function startServer(opts: {
     await stop();
     throw new Error(msg, { cause: e });
   }
-  return { url: opts.url, logFile, stop };
+  return { url: opts.url, logFile, stop, signal: (sig) => child.kill(sig) };
 }
 
 /** influxd config for a private instance under `dir` (loopback only, nothing phones home). */
@@ -250,6 +255,56 @@ export async function startInflux1(opts: { auth?: boolean } = {}): Promise<Runni
     url: `http://127.0.0.1:${httpPort}`,
     ready: async (url) => (await fetch(`${url}/ping`)).status === 204,
   });
+}
+
+/** An InfluxDB 1.6 that can be stopped and started again on the same port and data. */
+export interface RestartableInflux1 {
+  readonly url: string;
+  /** Starts it (again); resolves when it answers /ping. */
+  start(): Promise<void>;
+  /** SIGTERM, data kept. */
+  stop(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections are accepted but nothing answers. */
+  freeze(): void;
+  thaw(): void;
+  /** Stops it and removes its data. */
+  destroy(): Promise<void>;
+}
+
+export async function restartableInflux1(): Promise<RestartableInflux1> {
+  const httpPort = await freePort();
+  let rpcPort = await freePort();
+  while (rpcPort === httpPort) rpcPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'nstats-influxd-'));
+  writeFileSync(join(dir, 'influxdb.conf'), influx1Config(dir, httpPort, rpcPort));
+  const url = `http://127.0.0.1:${httpPort}`;
+  let current: RunningServer | undefined;
+  const stop = async (): Promise<void> => {
+    current?.signal?.('SIGCONT');
+    await current?.stop();
+    current = undefined;
+  };
+  return {
+    url,
+    async start() {
+      current = await startServer({
+        name: 'influxd',
+        bin: INFLUXD,
+        pkg: 'influxdb',
+        dir,
+        args: (d) => ['-config', join(d, 'influxdb.conf')],
+        url,
+        ready: async (u) => (await fetch(`${u}/ping`)).status === 204,
+      });
+    },
+    stop,
+    freeze: () => current?.signal?.('SIGSTOP'),
+    thaw: () => current?.signal?.('SIGCONT'),
+    async destroy() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Starts a private VictoriaMetrics on 127.0.0.1 (random port, data in a temp dir). */

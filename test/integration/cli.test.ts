@@ -38,7 +38,7 @@ afterAll(async () => {
 });
 
 /** UDP from the pod side to the test net's peer, long enough to outlast a 12 s capture. */
-function traffic(port: number) {
+function traffic(port: number, seconds = 15) {
   return sendUdp({
     from: 'host',
     net,
@@ -46,7 +46,7 @@ function traffic(port: number) {
     port,
     bitsPerSecond: 400_000,
     payloadBytes: 1000,
-    seconds: 15,
+    seconds,
   });
 }
 
@@ -170,6 +170,8 @@ describe('stopping nstats never leaves iftop behind', () => {
 
 describe('nstats run: the shutdown bound', () => {
   it('exits within NSTATS_SHUTDOWN_TIMEOUT_MS when the sink is stuck on a server that never answers', async () => {
+    // Delivery gets until 1 s before the bound, then the write is aborted; with no spool directory
+    // the points still in memory are counted dropped and logged.
     // A TCP server on loopback that accepts and never answers: the write hangs until its 60 s timeout.
     const sockets: Socket[] = [];
     const silent = createServer((s) => sockets.push(s));
@@ -196,10 +198,16 @@ describe('nstats run: the shutdown bound', () => {
       daemon.kill('SIGTERM');
       const r = await daemon;
       const ms = performance.now() - t0;
-      expect(ms).toBeGreaterThanOrEqual(1900);
-      expect(ms).toBeLessThan(4000);
-      expect(r.exitCode).toBe(1);
-      expect(String(r.stderr)).toContain('daemon: not stopped after 2000 ms, exiting');
+      expect(ms).toBeGreaterThanOrEqual(900);
+      expect(ms).toBeLessThan(2000);
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const dropped = logEvents(String(r.stderr)).find((e) => e.reason === 'shutdown');
+      expect(dropped?.msg).toMatch(
+        /^sink: \d+ points dropped: still in memory at shutdown \(set NSTATS_SPOOL_DIR/,
+      );
+      console.log(
+        `stop with a write hanging, bound 2000 ms: ${Math.round(ms)} ms, ${String(dropped?.points)} points dropped`,
+      );
       expect(await iftopPids(net.hostIf)).toEqual([]);
       await sending;
     } finally {
@@ -310,7 +318,9 @@ describe('nstats once: progress only on a terminal', () => {
   it('shows "capturing on IF" and the table on a terminal; no progress text when piped', async () => {
     const onTty = nstatsOnTerminal(['once', '-i', net.hostIf, '-s', '10'], { NSTATS_DNS: 'false' });
     const piped = nstats(['once', '-i', net.hostIf, '-s', '10'], { NSTATS_DNS: 'false' });
-    await traffic(9302);
+    // Longer than the 12 s capture plus two CLI start-ups under a pseudo-terminal, even on a busy
+    // machine: iftop prints its table only for a packet after its 12 s.
+    await traffic(9302, 18);
     const [t, p] = await Promise.all([onTty, piped]);
 
     // What the terminal shows, minus cursor movements and colours (the table follows the

@@ -158,6 +158,7 @@ describe('nstats check', () => {
         'PASS capture',
         'PASS dns',
         'PASS influxdb',
+        'PASS spool',
       ]);
     } finally {
       await dropInflux1Database(influx1Url, db);
