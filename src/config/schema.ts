@@ -234,7 +234,7 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_INFLUX_RETRY_MAX_MS',
     default: '30000',
     description:
-      "Longest wait between write retries: they start at 1 s and double (or follow the server's Retry-After). Refused writes (401, 403, 404) are retried at this pace.",
+      "Longest wait between write retries: they start at 1 s and double (or follow the server's Retry-After). While writes are refused (401, 403, 404), an empty test write at this pace tells when they are accepted again.",
   },
   NSTATS_SPOOL_DIR: {
     env: 'NSTATS_SPOOL_DIR',

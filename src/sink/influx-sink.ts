@@ -91,6 +91,11 @@ export class InfluxSink implements Sink {
   private replayBelow = 0;
   /** After a 400 on several batches at once, that many are sent one at a time to find the bad ones. */
   private isolateLeft = 0;
+  /**
+   * After a refusal (401, 403, 404, 413...), the points are not sent again until an empty write
+   * (probe()) is accepted: the server's answer is checked, not its patience.
+   */
+  private blocked = false;
   /** Refusals already logged since the last success (each is logged once). */
   private readonly reported = new Set<string>();
 
@@ -172,6 +177,7 @@ export class InfluxSink implements Sink {
 
   /** Sends the spool oldest first until it is empty or a write fails. */
   private async deliver(): Promise<void> {
+    if (this.blocked && !(await this.probeBlocked())) return;
     while (!this.abort.signal.aborted && (!this.closed || this.finalPass)) {
       let batches: SpoolBatch[];
       try {
@@ -270,10 +276,11 @@ export class InfluxSink implements Sink {
     if (kind === 'blocked') {
       this.once(`${key} ${message}`, () =>
         this.log.error(
-          { status, message, pending: this.spool.stats.points, retryInMs: this.config.retryMaxMs },
-          `sink: the server refuses writes (${message}): check the URL, token, org and bucket/database; points stay in the spool and are retried every ${Math.round(this.config.retryMaxMs / 1000)} s`,
+          { status, message, pending: this.spool.stats.points, checkEveryMs: this.config.retryMaxMs },
+          `sink: the server refuses writes (${message}): check the URL, token, org and bucket/database; points stay in the spool, not sent again until an empty test write every ${Math.round(this.config.retryMaxMs / 1000)} s is accepted`,
         ),
       );
+      this.blocked = true;
       this.backOff(this.config.retryMaxMs);
       return false;
     }
@@ -288,6 +295,30 @@ export class InfluxSink implements Sink {
     );
     this.backOff(delay);
     return false;
+  }
+
+  /** While blocked: true once an empty write is accepted (then the points go again). */
+  private async probeBlocked(): Promise<boolean> {
+    try {
+      await this.probe();
+      this.blocked = false;
+      this.log.info('sink: the server accepts writes again');
+      return true;
+    } catch (err) {
+      const key = String(statusOf(err) ?? 'network');
+      this.stats.writeErrors[key] = (this.stats.writeErrors[key] ?? 0) + 1;
+      this.stats.lastError = serverMessage(err);
+      if (classifyWriteError(err) === 'blocked') {
+        this.once(`${key} ${this.stats.lastError}`, () =>
+          this.log.error(
+            { status: statusOf(err), message: this.stats.lastError },
+            `sink: the server refuses writes (${this.stats.lastError})`,
+          ),
+        );
+      }
+      this.backOff(this.config.retryMaxMs);
+      return false;
+    }
   }
 
   private backOff(ms: number): void {
@@ -370,6 +401,7 @@ export class InfluxSink implements Sink {
     await this.transport.request(this.writePath, '', {
       method: 'POST',
       headers: { 'content-type': 'text/plain; charset=utf-8' },
+      signal: this.abort.signal,
     });
   }
 }

@@ -195,7 +195,7 @@ describe('InfluxSink', () => {
     await sink.close();
   });
 
-  it('a refused write (401) is logged once with the server message, kept, and delivered once allowed', async () => {
+  it('a refused write (401) is logged once with the server message, kept, and not sent again until an empty write is accepted', async () => {
     let allowed = false;
     const s = await fakeServer(() =>
       allowed ? [204] : [401, '{"code":"unauthorized","message":"unauthorized access"}'],
@@ -204,13 +204,19 @@ describe('InfluxSink', () => {
     const { sink, events } = sinkFor(s.url, { retryMaxMs: 1000 });
     await sink.write([point(1)]);
     await until(() => s.seen.length >= 3);
+    // One write with the points, then only empty test writes.
+    expect(s.seen.map((x) => x.body.length > 0)).toEqual([true, ...s.seen.slice(1).map(() => false)]);
     const refused = events.filter((e) => String(e.msg).startsWith('sink: the server refuses writes'));
     expect(refused).toHaveLength(1);
     expect(refused[0]).toMatchObject({ level: 'error', status: 401, message: '401 unauthorized access' });
+    // The same refusal again (by the test writes) is not logged again.
+    expect(events.filter((e) => e.level === 'error')).toHaveLength(1);
     expect(sink.stats.writeErrors['401']).toBeGreaterThanOrEqual(3);
     expect(sink.stats.spool.points).toBe(1);
     allowed = true;
     await until(() => sink.stats.pointsWritten === 1);
+    expect(s.seen.at(-1)!.body).toBe('nstat,hosts=web-0 sendRate=1 1700000000001');
+    expect(events.some((e) => e.msg === 'sink: the server accepts writes again')).toBe(true);
     await sink.close();
   });
 
