@@ -1,7 +1,7 @@
 import type { Point } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { buildPoints } from '../sink/points.js';
+import { buildInterfacePoint, buildPoints } from '../sink/points.js';
 import type { Sink } from '../sink/sink.js';
 import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
@@ -53,6 +53,8 @@ export class Daemon {
   /** Failed cycles in a row, and ticks still to skip because of them (back-off). */
   private failures = 0;
   private skipTicks = 0;
+  /** The interface counters could not be read (told once). */
+  private countersWarned = false;
   private readonly done: Promise<void>;
   private resolveDone!: () => void;
 
@@ -143,11 +145,21 @@ export class Daemon {
         'capture: iftop printed no table (no traffic after the sample)',
       );
     }
-    const points = buildPoints(sample.flows, {
+    const ctx = {
       identity: this.config.identity,
       interface: sample.interface,
       time: sample.capture.endedAt,
-    });
+    };
+    const points = buildPoints(sample.flows, ctx);
+    if (sample.counters) {
+      points.push(buildInterfacePoint(sample.counters, ctx));
+    } else if (!this.countersWarned) {
+      this.countersWarned = true;
+      this.deps.log.warn(
+        { error: sample.countersError },
+        `capture: interface counters not readable, no nstat_interface points: ${sample.countersError ?? ''}`,
+      );
+    }
     const t1 = performance.now();
     // Resolves once the points are in the spool; delivery goes on in the background.
     await this.deps.sink.write(points);

@@ -1,4 +1,5 @@
 import type { Capture, CaptureResult } from '../capture/capture.js';
+import { readInterfaceCounters, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { CaptureConfig } from '../config/config.js';
 import type { PeerNamer } from '../enrich/peer-namer.js';
 import { parseIftop } from '../parse/iftop-parser.js';
@@ -13,6 +14,12 @@ export interface Sample {
   readonly snapshot?: Snapshot;
   readonly flows: readonly NamedFlow[];
   readonly issues: readonly ParseIssue[];
+  /**
+   * The interface's kernel counters just before and just after the capture; undefined when they
+   * cannot be read (the reason is in `countersError`).
+   */
+  readonly counters?: { readonly before: InterfaceCounters; readonly after: InterfaceCounters };
+  readonly countersError?: string;
   /** Milliseconds spent in each stage. */
   readonly timings: { readonly captureMs: number; readonly parseMs: number; readonly nameMs: number };
 }
@@ -23,6 +30,8 @@ export interface SampleDeps {
   /** Undefined: no naming, peers keep their IP. */
   readonly namer?: PeerNamer;
   readonly dnsBudgetMs: number;
+  /** Where the interface counters are read; default /sys/class/net. */
+  readonly sysClassNet?: string;
 }
 
 /** Captures on an interface, parses iftop's text and names the peers of every flow. */
@@ -32,6 +41,8 @@ export async function takeSample(
   signal?: AbortSignal,
 ): Promise<Sample> {
   const t0 = performance.now();
+  const read = () => readInterfaceCounters(capture.interface, deps.sysClassNet);
+  const before = await read().catch((err: unknown) => err as Error);
   const result = await deps.capture.capture({
     interface: capture.interface,
     sampleSeconds: capture.sampleSeconds,
@@ -39,6 +50,7 @@ export async function takeSample(
     ports: capture.ports,
     ...(signal ? { signal } : {}),
   });
+  const after = before instanceof Error ? before : await read().catch((err: unknown) => err as Error);
   const t1 = performance.now();
   const parsed = parseIftop(result.text);
   const snapshot = parsed.snapshots.at(-1);
@@ -61,6 +73,9 @@ export async function takeSample(
       destinationName: names.get(flow.destination.address) ?? flow.destination.address,
     })),
     issues: parsed.issues,
+    ...(before instanceof Error || after instanceof Error
+      ? { countersError: (before instanceof Error ? before : (after as Error)).message }
+      : { counters: { before, after } }),
     timings: { captureMs: t1 - t0, parseMs: t2 - t1, nameMs: t3 - t2 },
   };
 }

@@ -1,4 +1,5 @@
 import { Point } from '@influxdata/influxdb-client';
+import { counterDelta, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { IdentityConfig } from '../config/config.js';
 import type { Flow } from '../parse/types.js';
 import { safeTagValue } from './tag-value.js';
@@ -53,4 +54,42 @@ export function buildPoint(named: NamedFlow, ctx: PointContext): Point {
 /** Points for every flow of a sample. */
 export function buildPoints(flows: readonly NamedFlow[], ctx: PointContext): Point[] {
   return flows.map((f) => buildPoint(f, ctx));
+}
+
+/** The measurement of the interface's own counters, written once per cycle. */
+export const INTERFACE_MEASUREMENT = 'nstat_interface';
+
+/**
+ * One `nstat_interface` point per cycle: the kernel's counters of the captured interface (exact,
+ * every byte the pod's interface passed, link-layer headers included). Integer fields `rxBytes`,
+ * `txBytes`, `rxPackets`, `txPackets` are the cumulative counters (sum a period with
+ * `non_negative_difference`, which also absorbs the reset when the interface is re-created);
+ * `sampleRxBytes`... are what passed during the capture, `sampleSeconds` its length.
+ */
+export function buildInterfacePoint(
+  counters: { readonly before: InterfaceCounters; readonly after: InterfaceCounters },
+  ctx: PointContext,
+): Point {
+  const { before, after } = counters;
+  const point = new Point(INTERFACE_MEASUREMENT)
+    .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
+    .tag('interface', safeTagValue(ctx.interface, 'unknown'));
+  if (ctx.identity.pod) point.tag('pod', safeTagValue(ctx.identity.pod, 'unknown'));
+  if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
+  if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));
+  point
+    .intField('rxBytes', after.rxBytes)
+    .intField('txBytes', after.txBytes)
+    .intField('rxPackets', after.rxPackets)
+    .intField('txPackets', after.txPackets);
+  const d = counterDelta(before, after);
+  if (d) {
+    point
+      .intField('sampleRxBytes', d.rxBytes)
+      .intField('sampleTxBytes', d.txBytes)
+      .intField('sampleRxPackets', d.rxPackets)
+      .intField('sampleTxPackets', d.txPackets)
+      .floatField('sampleSeconds', (after.at.getTime() - before.at.getTime()) / 1000);
+  }
+  return point.timestamp(ctx.time);
 }

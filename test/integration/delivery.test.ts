@@ -117,12 +117,13 @@ async function startDaemon(spool: string): Promise<Daemon> {
 const written = 'nstats_points_total{outcome="written"}';
 const spooled = 'nstats_spool_points';
 
-/** Points the cycles of one run produced: the nstat points and one nstats_internal point each. */
+/** Points the cycles of one run produced: an nstat point per flow, and per cycle one nstat_interface and one nstats_internal point. */
 function produced(events: Array<Record<string, unknown>>) {
   const done = events.filter((e) => String(e.msg).startsWith('cycle: done'));
   const failed = events.filter((e) => String(e.msg).startsWith('cycle: failed'));
   return {
-    nstat: done.reduce((n, e) => n + Number(e.points), 0),
+    nstat: done.reduce((n, e) => n + Number(e.flows), 0),
+    iface: done.length,
     internal: done.length + failed.length,
     cycles: done.length,
   };
@@ -132,7 +133,8 @@ async function count(measurement: string, where = ''): Promise<number> {
   const rows = (await influx1Query(influx.url, DB, `SELECT count(*) FROM "${measurement}" ${where}`))[0]
     ?.rows;
   const first = rows?.[0] ?? {};
-  const field = measurement === 'nstat' ? 'count_sendRate' : 'count_cycles_total_ok';
+  const field =
+    { nstat: 'count_sendRate', nstat_interface: 'count_txBytes' }[measurement] ?? 'count_cycles_total_ok';
   return Number(first[field] ?? 0);
 }
 
@@ -201,6 +203,7 @@ describe('delivery through an InfluxDB outage and a restart of nstats', () => {
     const pb = produced(stopB.events);
     expect(await count('nstat')).toBe(pa.nstat + pb.nstat);
     expect(await count('nstats_internal')).toBe(pa.internal + pb.internal);
+    expect(await count('nstat_interface')).toBe(pa.iface + pb.iface);
     // With the time of the cycle that made them: the outage's points are dated inside it.
     const during = await count('nstat', `WHERE time > ${outageStart}ms AND time < ${outageEnd}ms`);
     expect(during).toBeGreaterThanOrEqual(6 * Math.floor((outageEnd - outageStart) / 1000 - 3));

@@ -91,6 +91,18 @@ describe('nstats run writes nstat points', () => {
       expect(row!.sentBytes as number).toBeGreaterThan((rate / 8) * 10);
       expect(typeof row!.receiveRate).toBe('number');
       expect(Number.isInteger(row!.receivedBytes)).toBe(true);
+      // The interface's own counters, one point per cycle: what the veth passed during the capture,
+      // frames of 1000 B payload + 28 B UDP/IP + 14 B Ethernet, at the IP-level rate sent.
+      const iface = (await influx1Query(influx1Url, db, 'SELECT * FROM nstat_interface'))[0]?.rows ?? [];
+      expect(iface).toHaveLength(1);
+      expect(iface[0]).toMatchObject({ hosts: 'web-0', interface: net.hostIf, pod: 'web-0' });
+      const seconds = iface[0]!.sampleSeconds as number;
+      const expected = (rate / 8) * seconds * (1042 / 1028);
+      const txBytes = iface[0]!.sampleTxBytes as number;
+      console.log(`nstat_interface: ${txBytes} B sent in ${seconds} s, ${Math.round(expected)} B expected`);
+      expect(txBytes).toBeGreaterThan(expected * 0.95);
+      expect(txBytes).toBeLessThan(expected * 1.05);
+      expect(iface[0]!.txBytes as number).toBeGreaterThanOrEqual(txBytes);
       // The seed's dashboards query these exact names.
       const seed = await influx1Query(
         influx1Url,

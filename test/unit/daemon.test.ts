@@ -1,5 +1,7 @@
 import { Point } from '@influxdata/influxdb-client';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { memoryLog } from '../helpers/log.js';
 import { describe, expect, it } from 'vitest';
 import type { Capture, CaptureRequest, CaptureResult } from '../../src/capture/capture.js';
@@ -73,6 +75,16 @@ class MemorySink implements Sink {
   }
 }
 
+/** A stand-in /sys/class/net with eth0's counters (tx grows by 1000 bytes per read). */
+function fakeSysfs(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nstats-sysfs-'));
+  const stats = join(dir, 'eth0', 'statistics');
+  mkdirSync(stats, { recursive: true });
+  for (const [f, v] of Object.entries({ rx_bytes: 500, tx_bytes: 1000, rx_packets: 5, tx_packets: 10 }))
+    writeFileSync(join(stats, f), `${v}\n`);
+  return dir;
+}
+
 function daemon(capture: Capture, sink: Sink, maxCycles?: number, more: Partial<DaemonDeps> = {}) {
   const config = loadConfig({ NSTATS_INTERFACE: 'eth0', NSTATS_DNS: 'false', NSTATS_HOSTNAME: 'web-0' });
   const { log, events } = memoryLog();
@@ -83,6 +95,7 @@ function daemon(capture: Capture, sink: Sink, maxCycles?: number, more: Partial<
       sink,
       log,
       makeScheduler: (job) => cronScheduler('* * * * * *', job, log),
+      sysClassNet: join(tmpdir(), 'nstats-no-sysfs'),
       ...more,
     },
     { ...config, capture: { ...config.capture, interface: 'eth0' } },
@@ -95,20 +108,26 @@ describe('Daemon', () => {
   it('runs capture -> parse -> points -> sink on the schedule, never two cycles at once', async () => {
     const capture = new FakeCapture(2500);
     const sink = new MemorySink();
-    const { d, events } = daemon(capture, sink, 2);
+    const sysfs = fakeSysfs();
+    const { d, events } = daemon(capture, sink, 2, { sysClassNet: sysfs });
     await d.run();
+    rmSync(sysfs, { recursive: true });
     expect(capture.calls).toBe(2);
     expect(capture.maxActive).toBe(1);
     expect(events.some((e) => e.msg === 'scheduler: tick skipped, the previous cycle is still running')).toBe(
       true,
     );
-    expect(sink.lines).toHaveLength(2);
+    // Per cycle: the flow's nstat point and the interface's counters.
+    expect(sink.lines).toHaveLength(4);
     expect(sink.lines[0]).toMatch(/^nstat,hosts=web-0,interface=eth0,receiver=198\.18\.225\.2,/);
+    expect(sink.lines[1]).toMatch(
+      /^nstat_interface,hosts=web-0,interface=eth0 rxBytes=500i,rxPackets=5i,sampleRxBytes=0i,sampleRxPackets=0i,sampleSeconds=[\d.]+,sampleTxBytes=0i,sampleTxPackets=0i,txBytes=1000i,txPackets=10i \d+$/,
+    );
     expect(sink.writes).toBe(2);
     expect(sink.closed).toBe(true);
     const done = events.filter((e) => String(e.msg).startsWith('cycle: done'));
     expect(done).toHaveLength(2);
-    expect(done[0]).toMatchObject({ flows: 1, points: 1, parseIssues: 0, ending: 'printed' });
+    expect(done[0]).toMatchObject({ flows: 1, points: 2, parseIssues: 0, ending: 'printed' });
   }, 15_000);
 
   it('logs a failing cycle and keeps its schedule', async () => {
