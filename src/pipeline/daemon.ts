@@ -1,7 +1,7 @@
 import type { Point } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { buildInterfacePoint, buildPoints } from '../sink/points.js';
+import { buildInterfacePoint, buildPoints, buildRemainderPoint } from '../sink/points.js';
 import type { Sink } from '../sink/sink.js';
 import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
@@ -151,6 +151,10 @@ export class Daemon {
       time: sample.capture.endedAt,
     };
     const points = buildPoints(sample.flows, ctx);
+    const remainder = sample.snapshot
+      ? buildRemainderPoint(sample.snapshot, this.config.capture.flowLimit, ctx)
+      : undefined;
+    if (remainder) points.push(remainder);
     if (sample.counters) {
       points.push(buildInterfacePoint(sample.counters, ctx));
     } else if (!this.countersWarned) {

@@ -1,7 +1,7 @@
 import { Point } from '@influxdata/influxdb-client';
 import { counterDelta, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { IdentityConfig } from '../config/config.js';
-import type { Flow } from '../parse/types.js';
+import type { Flow, Snapshot } from '../parse/types.js';
 import { safeTagValue } from './tag-value.js';
 
 /** The measurement the seed wrote, kept so existing dashboards keep working. */
@@ -92,4 +92,47 @@ export function buildInterfacePoint(
       .floatField('sampleSeconds', (after.at.getTime() - before.at.getTime()) / 1000);
   }
   return point.timestamp(ctx.time);
+}
+
+/** The `sender`/`receiver` of the remainder point: traffic of the flows iftop did not list. */
+export const OTHER_FLOWS = '(other flows)';
+
+/**
+ * When iftop listed as many flows as it was allowed (`-L`, NSTATS_FLOW_LIMIT), the busiest ones,
+ * the rest are not lost: its totals still count them. One more `nstat` point with
+ * `sender`/`receiver` = `(other flows)` carries the difference, so that the flows of a sample add
+ * up to iftop's totals. iftop prints three significant digits, so the sum is exact to about 0.5 %.
+ * Undefined when iftop listed fewer flows than the limit (it listed them all) or printed no totals.
+ */
+export function buildRemainderPoint(
+  snapshot: Snapshot,
+  flowLimit: number,
+  ctx: PointContext,
+): Point | undefined {
+  const t = snapshot.totals;
+  if (!t || snapshot.flows.length < flowLimit) return undefined;
+  let sent = 0;
+  let received = 0;
+  let sendRate = 0;
+  let receiveRate = 0;
+  for (const f of snapshot.flows) {
+    sent += f.sent.cumulativeBytes;
+    received += f.received.cumulativeBytes;
+    sendRate += f.sent.rates.last10s;
+    receiveRate += f.received.rates.last10s;
+  }
+  const point = new Point(MEASUREMENT)
+    .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
+    .tag('sender', OTHER_FLOWS)
+    .tag('receiver', OTHER_FLOWS)
+    .tag('interface', safeTagValue(ctx.interface, 'unknown'));
+  if (ctx.identity.pod) point.tag('pod', safeTagValue(ctx.identity.pod, 'unknown'));
+  if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
+  if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));
+  return point
+    .floatField('sendRate', Math.max(0, t.sendRate.last10s - sendRate))
+    .floatField('receiveRate', Math.max(0, t.receiveRate.last10s - receiveRate))
+    .intField('sentBytes', Math.max(0, Math.round(t.cumulative.sentBytes - sent)))
+    .intField('receivedBytes', Math.max(0, Math.round(t.cumulative.receivedBytes - received)))
+    .timestamp(ctx.time);
 }

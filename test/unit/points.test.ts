@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Flow } from '../../src/parse/types.js';
-import { buildPoint } from '../../src/sink/points.js';
+import { readFileSync } from 'node:fs';
+import { parseIftop } from '../../src/parse/iftop-parser.js';
+import { buildPoint, buildRemainderPoint } from '../../src/sink/points.js';
 import { timestamp } from '../../src/sink/stdout-sink.js';
 import { MAX_TAG_LENGTH, safeTagValue } from '../../src/sink/tag-value.js';
 
@@ -148,5 +150,41 @@ describe('timestamp', () => {
     expect(timestamp(d, 's')).toBe('1700000000');
     expect(timestamp(d, 'us')).toBe('1700000000123000');
     expect(timestamp(d, 'ns')).toBe('1700000000123000000');
+  });
+});
+
+describe('buildRemainderPoint', () => {
+  const ctx = {
+    identity: { host: 'web-0', pod: 'web-0' },
+    interface: 'eth0',
+    time: new Date(1_700_000_000_000),
+  };
+  const capture = (name: string) =>
+    parseIftop(readFileSync(new URL(`../fixtures/iftop/${name}.txt`, import.meta.url), 'utf8')).snapshots.at(
+      -1,
+    )!;
+
+  it('carries what the flows iftop did not list add to its totals (10 of 40 flows listed)', () => {
+    const snap = capture('default-limit');
+    expect(snap.flows).toHaveLength(10);
+    const line = buildRemainderPoint(snap, 10, ctx)!.toLineProtocol()!;
+    expect(line).toMatch(
+      /^nstat,hosts=web-0,interface=eth0,pod=web-0,receiver=\(other\\ flows\),sender=\(other\\ flows\) /,
+    );
+    const field = (k: string) => Number(new RegExp(`[ ,]${k}=([\\d.]+)i?`).exec(line)![1]);
+    const listed = snap.flows.reduce((n, f) => n + f.sent.cumulativeBytes, 0);
+    // Listed flows plus the remainder give iftop's total (8.59MB sent).
+    expect(listed + field('sentBytes')).toBeCloseTo(snap.totals!.cumulative.sentBytes, -1);
+    expect(field('sentBytes')).toBeGreaterThan(listed);
+    // The same capture's 40 flows, listed by a second iftop with -L 100 (many-flows), hold what
+    // the remainder claims, to iftop's rounding (3 significant digits).
+    const all = capture('many-flows').flows.reduce((n, f) => n + f.sent.cumulativeBytes, 0);
+    expect(Math.abs(all - (listed + field('sentBytes'))) / all).toBeLessThan(0.01);
+  });
+
+  it('is not written when iftop listed fewer flows than the limit', () => {
+    const snap = capture('many-flows');
+    expect(buildRemainderPoint(snap, 100, ctx)).toBeUndefined();
+    expect(buildRemainderPoint(snap, snap.flows.length, ctx)).toBeDefined();
   });
 });
