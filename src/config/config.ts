@@ -5,6 +5,8 @@ export interface CaptureConfig {
   readonly sampleSeconds: number;
   readonly flowLimit: number;
   readonly ports: boolean;
+  /** With ports: fold clients' ephemeral ports (see foldEphemeralPorts). */
+  readonly foldPorts: boolean;
   readonly iftopPath: string;
   readonly graceMs: number;
 }

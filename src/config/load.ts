@@ -58,6 +58,7 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       sampleSeconds: s.NSTATS_SAMPLE_SECONDS,
       flowLimit: s.NSTATS_FLOW_LIMIT,
       ports: s.NSTATS_PORTS,
+      foldPorts: s.NSTATS_FOLD_PORTS,
       iftopPath: s.NSTATS_IFTOP_PATH,
       graceMs: s.NSTATS_CAPTURE_GRACE_MS,
     },

@@ -71,6 +71,7 @@ export const settingsSchema = z.object({
   NSTATS_SCHEDULE: schedule.default('* * * * *'),
   NSTATS_FLOW_LIMIT: int(1, 10000).default(100),
   NSTATS_PORTS: bool.default(false),
+  NSTATS_FOLD_PORTS: bool.default(true),
   NSTATS_IFTOP_PATH: text.default('iftop'),
   NSTATS_CAPTURE_GRACE_MS: int(100, 30000).default(1500),
   NSTATS_SHUTDOWN_TIMEOUT_MS: int(1000, 600000).default(20000),
@@ -150,6 +151,12 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_PORTS',
     default: 'false',
     description: 'Split flows by port (iftop `-P`) and tag points with `senderPort`/`receiverPort`.',
+  },
+  NSTATS_FOLD_PORTS: {
+    env: 'NSTATS_FOLD_PORTS',
+    default: 'true',
+    description:
+      "With NSTATS_PORTS: a client's ephemeral port (32768 and up; the higher one when both are) becomes `ephemeral` and that peer's connections to one server port are added into one point, so 10,000 short connections make one series, not 10,000. `false`: every connection is its own series.",
   },
   NSTATS_IFTOP_PATH: { env: 'NSTATS_IFTOP_PATH', default: 'iftop', description: 'The iftop binary.' },
   NSTATS_CAPTURE_GRACE_MS: {

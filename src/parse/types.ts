@@ -15,6 +15,8 @@ export interface Endpoint {
   readonly family: 4 | 6;
   /** The port when iftop ran with `-P`, otherwise undefined. */
   readonly port?: number;
+  /** The port was a client's ephemeral port and was folded away (see foldEphemeralPorts). */
+  readonly folded?: true;
 }
 
 /** iftop's three moving averages, in bits/s. */

@@ -2,6 +2,7 @@ import type { Capture, CaptureResult } from '../capture/capture.js';
 import { readInterfaceCounters, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { CaptureConfig } from '../config/config.js';
 import type { PeerNamer } from '../enrich/peer-namer.js';
+import { foldEphemeralPorts } from '../parse/fold-ports.js';
 import { parseIftop } from '../parse/iftop-parser.js';
 import type { ParseIssue, Snapshot } from '../parse/types.js';
 import type { NamedFlow } from '../sink/points.js';
@@ -55,7 +56,8 @@ export async function takeSample(
   const parsed = parseIftop(result.text);
   const snapshot = parsed.snapshots.at(-1);
   const t2 = performance.now();
-  const flows = snapshot?.flows ?? [];
+  const listed = snapshot?.flows ?? [];
+  const flows = capture.ports && capture.foldPorts ? foldEphemeralPorts(listed) : listed;
   const names = deps.namer
     ? await deps.namer.nameAll(
         flows.flatMap((f) => [f.source.address, f.destination.address]),

@@ -7,6 +7,9 @@ import { safeTagValue } from './tag-value.js';
 /** The measurement the seed wrote, kept so existing dashboards keep working. */
 export const MEASUREMENT = 'nstat';
 
+/** The port tag of a client's ephemeral port, folded away (NSTATS_FOLD_PORTS). */
+export const EPHEMERAL = 'ephemeral';
+
 /** A flow with its peers' names (a name, or the IP when there is none). */
 export interface NamedFlow {
   readonly flow: Flow;
@@ -38,8 +41,12 @@ export function buildPoint(named: NamedFlow, ctx: PointContext): Point {
     .tag('senderIp', flow.source.address)
     .tag('receiverIp', flow.destination.address)
     .tag('interface', safeTagValue(ctx.interface, 'unknown'));
-  if (flow.source.port !== undefined) point.tag('senderPort', String(flow.source.port));
-  if (flow.destination.port !== undefined) point.tag('receiverPort', String(flow.destination.port));
+  const port = (e: Flow['source']) =>
+    e.folded ? EPHEMERAL : e.port === undefined ? undefined : String(e.port);
+  const senderPort = port(flow.source);
+  const receiverPort = port(flow.destination);
+  if (senderPort !== undefined) point.tag('senderPort', senderPort);
+  if (receiverPort !== undefined) point.tag('receiverPort', receiverPort);
   if (ctx.identity.pod) point.tag('pod', safeTagValue(ctx.identity.pod, 'unknown'));
   if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
   if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));

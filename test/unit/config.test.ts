@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       sampleSeconds: 10,
       flowLimit: 100,
       ports: false,
+      foldPorts: true,
       iftopPath: 'iftop',
       graceMs: 1500,
     });
