@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { HealthServer } from '../health/health-server.js';
 import { SelfMetrics } from '../health/self-metrics.js';
+import { ContinuousSource } from '../pipeline/continuous.js';
 import { Daemon } from '../pipeline/daemon.js';
 import { takeSample, type Sample } from '../pipeline/sample.js';
 import { cronScheduler } from '../schedule/scheduler.js';
@@ -100,6 +101,19 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
       sink,
       log,
       observer: metrics,
+      ...(config.capture.mode === 'continuous'
+        ? {
+            continuous: new ContinuousSource({
+              interface: iface,
+              flowLimit: config.capture.flowLimit,
+              ports: config.capture.ports,
+              foldPorts: config.capture.foldPorts,
+              iftopPath: config.capture.iftopPath,
+              graceMs: config.capture.graceMs,
+              log,
+            }),
+          }
+        : {}),
       ...(config.internalMetrics ? { selfPoint: (time: Date) => metrics.toPoint(selfTags, time) } : {}),
       makeScheduler: (job) => cronScheduler(config.schedule, job, log),
     },

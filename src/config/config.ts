@@ -1,5 +1,7 @@
 /** The one typed configuration object, built once at start-up by `loadConfig`. */
 export interface CaptureConfig {
+  /** sampled: one iftop per tick; continuous: one iftop all the time, periods between ticks. */
+  readonly mode: 'sampled' | 'continuous';
   /** Undefined: the interface of the default route, found at start-up. */
   readonly interface?: string;
   readonly sampleSeconds: number;

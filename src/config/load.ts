@@ -55,6 +55,7 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
   return {
     capture: {
       ...(s.NSTATS_INTERFACE === undefined ? {} : { interface: s.NSTATS_INTERFACE }),
+      mode: s.NSTATS_MODE,
       sampleSeconds: s.NSTATS_SAMPLE_SECONDS,
       flowLimit: s.NSTATS_FLOW_LIMIT,
       ports: s.NSTATS_PORTS,

@@ -67,6 +67,9 @@ const dnsServers = text.transform((v) =>
 /** The raw schema: one key per setting, all strings in, typed values out. */
 export const settingsSchema = z.object({
   NSTATS_INTERFACE: interfaceName.optional(),
+  NSTATS_MODE: z
+    .enum(['sampled', 'continuous'], { message: 'expected sampled or continuous' })
+    .default('sampled'),
   NSTATS_SAMPLE_SECONDS: int(10, 3600).default(10),
   NSTATS_SCHEDULE: schedule.default('* * * * *'),
   NSTATS_FLOW_LIMIT: int(1, 10000).default(100),
@@ -129,6 +132,12 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     aliases: ['IFACE'],
     default: 'the interface of the default route (eth0 in a pod)',
     description: 'Interface iftop captures on.',
+  },
+  NSTATS_MODE: {
+    env: 'NSTATS_MODE',
+    default: 'sampled',
+    description:
+      "`sampled`: the seed's way, one iftop of NSTATS_SAMPLE_SECONDS per tick, rates of that window. `continuous`: one iftop runs all the time and each tick writes the exact bytes of every flow since the last tick (see [Continuous mode](#continuous-mode)).",
   },
   NSTATS_SAMPLE_SECONDS: {
     env: 'NSTATS_SAMPLE_SECONDS',

@@ -1,7 +1,14 @@
 import type { Point } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
-import { buildInterfacePoint, buildPoints, buildRemainderPoint } from '../sink/points.js';
+import {
+  buildInterfacePoint,
+  buildPeriodRemainderPoint,
+  buildPoints,
+  buildRemainderPoint,
+  type NamedFlow,
+} from '../sink/points.js';
+import type { ContinuousSource } from './continuous.js';
 import type { Sink } from '../sink/sink.js';
 import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
@@ -25,6 +32,8 @@ export interface CycleReport {
   readonly writeMs: number;
   /** Reverse-DNS counters since start-up (hits, misses, timeouts, failures, joined). */
   readonly dns?: Readonly<Record<string, number>>;
+  /** Continuous mode: iftop tables added into the period. */
+  readonly snapshots?: number;
 }
 
 /** What the daemon is built from; all made once at start-up. */
@@ -36,6 +45,8 @@ export interface DaemonDeps extends SampleDeps {
   readonly observer?: CycleObserver;
   /** After each cycle, a point of nstats' own counters to write too (NSTATS_INTERNAL_METRICS). */
   readonly selfPoint?: (time: Date) => Point;
+  /** Continuous mode (NSTATS_MODE=continuous): one running iftop; each tick takes its period. */
+  readonly continuous?: ContinuousSource;
 }
 
 /**
@@ -53,6 +64,7 @@ export class Daemon {
   /** Failed cycles in a row, and ticks still to skip because of them (back-off). */
   private failures = 0;
   private skipTicks = 0;
+  private startingSource: Promise<void> | undefined;
   /** The interface counters could not be read (told once). */
   private countersWarned = false;
   private readonly done: Promise<void>;
@@ -70,10 +82,17 @@ export class Daemon {
   run(): Promise<void> {
     const { log } = this.deps;
     this.scheduler = this.deps.makeScheduler(() => this.tick());
+    if (this.deps.continuous) {
+      const source = this.deps.continuous;
+      this.startingSource = source.start().catch((err: unknown) => {
+        log.error({ err }, `capture: cannot start iftop: ${(err as Error).message}`);
+      });
+    }
     this.scheduler.start();
     log.info(
       {
         interface: this.config.capture.interface,
+        mode: this.deps.continuous ? 'continuous' : 'sampled',
         schedule: this.config.schedule,
         sink: this.deps.sink.name,
         nextRun: this.scheduler.nextRun(),
@@ -130,6 +149,7 @@ export class Daemon {
   }
 
   private async cycle(): Promise<CycleReport> {
+    if (this.deps.continuous) return this.continuousCycle(this.deps.continuous);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     const sample = await takeSample(this.deps, this.config.capture, this.abort.signal);
@@ -184,6 +204,60 @@ export class Daemon {
   }
 
   /**
+   * Continuous mode: the period since the last tick, with exact bytes per flow, its remainder and
+   * the interface counters over the same span. Its points are written even when iftop failed during
+   * the period (what it counted is kept); the cycle then fails, so it is counted and backed off.
+   */
+  private async continuousCycle(source: ContinuousSource): Promise<CycleReport> {
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    await this.startingSource;
+    const now = new Date();
+    const take = await source.take(now);
+    for (const issue of take.issues.slice(0, 20)) {
+      this.deps.log.warn({ line: issue.line, raw: issue.raw }, `parse: line skipped: ${issue.reason}`);
+    }
+    const t1 = performance.now();
+    const flows = take.period.flows;
+    const names = this.deps.namer
+      ? await this.deps.namer.nameAll(
+          flows.flatMap((f) => [f.source.address, f.destination.address]),
+          this.deps.dnsBudgetMs,
+        )
+      : new Map<string, string>();
+    const named: NamedFlow[] = flows.map((flow) => ({
+      flow,
+      sourceName: names.get(flow.source.address) ?? flow.source.address,
+      destinationName: names.get(flow.destination.address) ?? flow.destination.address,
+    }));
+    const t2 = performance.now();
+    const ctx = { identity: this.config.identity, interface: this.config.capture.interface, time: now };
+    const seconds = (take.period.end.getTime() - take.period.start.getTime()) / 1000;
+    const points = buildPoints(named, ctx);
+    const remainder = buildPeriodRemainderPoint(take.period.remainder, Math.max(seconds, 0.001), ctx);
+    if (remainder) points.push(remainder);
+    if (take.counters) points.push(buildInterfacePoint(take.counters, ctx));
+    const t3 = performance.now();
+    await this.deps.sink.write(points);
+    if (take.failure) throw take.failure;
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      flows: flows.length,
+      points: points.length,
+      parseIssues: take.issues.length,
+      ending: 'continuous',
+      durationMs: Math.round(performance.now() - t0),
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      captureMs: Math.round(seconds * 1000),
+      parseMs: 0,
+      nameMs: Math.round(t2 - t1),
+      writeMs: Math.round(performance.now() - t3),
+      snapshots: take.period.snapshots,
+      ...(this.deps.namer ? { dns: { ...this.deps.namer.stats } } : {}),
+    };
+  }
+
+  /**
    * Stops the schedule, ends a running capture (its points are spooled), and closes the sink: it
    * may deliver until `deadline` (ms since the epoch), then what is left stays in the spool.
    * Idempotent.
@@ -196,6 +270,15 @@ export class Daemon {
     await this.scheduler?.stop();
     this.abort.abort();
     await this.running;
+    if (this.deps.continuous) {
+      // iftop stops; what it counted since the last tick is written as one last, shorter period.
+      await this.startingSource;
+      await this.deps.continuous.stop();
+      await this.continuousCycle(this.deps.continuous).then(
+        (report) => log.info(report, `cycle: done, ${report.points} points (the last, at stop)`),
+        (err: unknown) => log.warn({ err }, `cycle: the last period at stop: ${(err as Error).message}`),
+      );
+    }
     try {
       await this.deps.sink.close(deadline);
     } catch (err) {

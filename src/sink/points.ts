@@ -128,6 +128,39 @@ export function buildRemainderPoint(
     sendRate += f.sent.rates.last10s;
     receiveRate += f.received.rates.last10s;
   }
+  return otherFlowsPoint(
+    {
+      sendRate: Math.max(0, t.sendRate.last10s - sendRate),
+      receiveRate: Math.max(0, t.receiveRate.last10s - receiveRate),
+      sentBytes: Math.max(0, Math.round(t.cumulative.sentBytes - sent)),
+      receivedBytes: Math.max(0, Math.round(t.cumulative.receivedBytes - received)),
+    },
+    ctx,
+  );
+}
+
+/** The `(other flows)` point of a continuous period: bytes and their mean rate. */
+export function buildPeriodRemainderPoint(
+  remainder: { readonly sentBytes: number; readonly receivedBytes: number },
+  seconds: number,
+  ctx: PointContext,
+): Point | undefined {
+  if (remainder.sentBytes + remainder.receivedBytes <= 0) return undefined;
+  return otherFlowsPoint(
+    {
+      sendRate: (remainder.sentBytes * 8) / seconds,
+      receiveRate: (remainder.receivedBytes * 8) / seconds,
+      sentBytes: remainder.sentBytes,
+      receivedBytes: remainder.receivedBytes,
+    },
+    ctx,
+  );
+}
+
+function otherFlowsPoint(
+  v: { sendRate: number; receiveRate: number; sentBytes: number; receivedBytes: number },
+  ctx: PointContext,
+): Point {
   const point = new Point(MEASUREMENT)
     .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
     .tag('sender', OTHER_FLOWS)
@@ -137,9 +170,9 @@ export function buildRemainderPoint(
   if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
   if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));
   return point
-    .floatField('sendRate', Math.max(0, t.sendRate.last10s - sendRate))
-    .floatField('receiveRate', Math.max(0, t.receiveRate.last10s - receiveRate))
-    .intField('sentBytes', Math.max(0, Math.round(t.cumulative.sentBytes - sent)))
-    .intField('receivedBytes', Math.max(0, Math.round(t.cumulative.receivedBytes - received)))
+    .floatField('sendRate', v.sendRate)
+    .floatField('receiveRate', v.receiveRate)
+    .intField('sentBytes', v.sentBytes)
+    .intField('receivedBytes', v.receivedBytes)
     .timestamp(ctx.time);
 }

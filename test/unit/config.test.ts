@@ -24,6 +24,7 @@ describe('loadConfig', () => {
     const c = loadConfig({}, { hostname: host });
     expect(c.influx).toBeUndefined();
     expect(c.capture).toEqual({
+      mode: 'sampled',
       sampleSeconds: 10,
       flowLimit: 100,
       ports: false,

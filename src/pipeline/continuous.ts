@@ -1,0 +1,139 @@
+import type { CaptureError } from '../capture/errors.js';
+import { readInterfaceCounters, type InterfaceCounters } from '../capture/interface-counters.js';
+import { IftopStream, type IftopStreamOptions } from '../capture/iftop-stream.js';
+import type { Logger } from '../log/logger.js';
+import type { ParseIssue } from '../parse/types.js';
+import { FlowAccumulator, type Period } from './accumulator.js';
+
+/** What the source needs of the stream (a stand-in in unit tests). */
+export interface StreamLike {
+  readonly command: string;
+  readonly running: boolean;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export interface ContinuousOptions {
+  readonly interface: string;
+  readonly flowLimit: number;
+  readonly ports: boolean;
+  readonly foldPorts: boolean;
+  readonly iftopPath: string;
+  readonly graceMs: number;
+  readonly log: Logger;
+  readonly sysClassNet?: string;
+  readonly makeStream?: (options: IftopStreamOptions) => StreamLike;
+  /** Longest wait before restarting an iftop that exited. Default 60 s. */
+  readonly maxRestartDelayMs?: number;
+}
+
+/** One period of continuous capture, taken at a tick. */
+export interface ContinuousTake {
+  readonly period: Period;
+  readonly counters?: { readonly before: InterfaceCounters; readonly after: InterfaceCounters };
+  readonly countersError?: string;
+  readonly issues: readonly ParseIssue[];
+  /** iftop exited during the period and no table came: why. */
+  readonly failure?: CaptureError;
+}
+
+/**
+ * Continuous mode: one iftop runs all the time, every table it prints is added to the current
+ * period, and each tick of the schedule takes the period (exact bytes per flow since the last
+ * tick) with the interface counters over the same span. An iftop that exits is restarted after
+ * 1 s, doubling up to 60 s while it keeps failing; its tables up to then are kept.
+ */
+export class ContinuousSource {
+  private readonly stream: StreamLike;
+  private readonly accumulator: FlowAccumulator;
+  private issues: ParseIssue[] = [];
+  private failure: CaptureError | undefined;
+  private failuresInRow = 0;
+  private snapshotsSinceTake = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private counters: InterfaceCounters | Error | undefined;
+
+  constructor(private readonly options: ContinuousOptions) {
+    this.accumulator = new FlowAccumulator(options.flowLimit, options.foldPorts);
+    const streamOptions: IftopStreamOptions = {
+      interface: options.interface,
+      flowLimit: options.flowLimit,
+      ports: options.ports,
+      iftopPath: options.iftopPath,
+      graceMs: options.graceMs,
+      onSnapshot: (snapshot) => {
+        this.failuresInRow = 0;
+        this.snapshotsSinceTake++;
+        this.accumulator.add(snapshot);
+      },
+      onIssues: (issues) => {
+        if (this.issues.length < 1000) this.issues.push(...issues.slice(0, 1000 - this.issues.length));
+      },
+      onExit: (error) => this.exited(error),
+    };
+    this.stream = (options.makeStream ?? ((o) => new IftopStream(o)))(streamOptions);
+  }
+
+  get command(): string {
+    return this.stream.command;
+  }
+
+  /** Reads the counters and starts iftop. */
+  async start(): Promise<void> {
+    this.counters = await this.readCounters();
+    this.accumulator.drain(new Date());
+    this.stream.start();
+  }
+
+  private exited(error: CaptureError): void {
+    this.failure = error;
+    this.failuresInRow++;
+    if (this.stopped) return;
+    const delay = Math.min(1000 * 2 ** (this.failuresInRow - 1), this.options.maxRestartDelayMs ?? 60_000);
+    this.options.log.error(
+      { err: error, restartInMs: delay, failures: this.failuresInRow },
+      `capture: iftop exited (${error.message}); restarting in ${Math.round(delay / 1000)} s`,
+    );
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (!this.stopped) this.stream.start();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
+  private readCounters(): Promise<InterfaceCounters | Error> {
+    return readInterfaceCounters(this.options.interface, this.options.sysClassNet).catch(
+      (err: unknown) => err as Error,
+    );
+  }
+
+  /** The period since the last take (or start), ending now. */
+  async take(now = new Date()): Promise<ContinuousTake> {
+    const period = this.accumulator.drain(now);
+    const after = await this.readCounters();
+    const before = this.counters;
+    this.counters = after;
+    const issues = this.issues;
+    this.issues = [];
+    const failure = this.snapshotsSinceTake === 0 && !this.stream.running ? this.failure : undefined;
+    this.snapshotsSinceTake = 0;
+    const countersError =
+      after instanceof Error ? after.message : before instanceof Error ? before.message : undefined;
+    return {
+      period,
+      ...(before && !(before instanceof Error) && !(after instanceof Error)
+        ? { counters: { before, after } }
+        : { countersError: countersError ?? 'not read yet' }),
+      issues,
+      ...(failure ? { failure } : {}),
+    };
+  }
+
+  /** Stops iftop (SIGINT, then SIGKILL) and any pending restart. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await this.stream.stop();
+  }
+}

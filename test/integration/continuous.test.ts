@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestNet, type TestNet } from '../helpers/netns.js';
+import { iftopPids, logEvents, nstats } from '../helpers/nstats.js';
+import { sendUdp } from '../helpers/traffic.js';
+import { sleep } from '../helpers/wait.js';
+
+// Continuous mode on a real veth pair: one iftop runs all along, every tick writes the bytes of
+// each flow since the last tick. The bytes written per peer, summed over the periods, must be
+// within 2 % of the IP bytes the test sent: a steady flow, and bursts that start and stop
+// between and across ticks. A slow keep-alive flow runs throughout: iftop closes a 2 s slot only
+// when a packet arrives, so the last slot of a flow is counted when the next packet comes.
+
+let net: TestNet;
+
+beforeAll(async () => {
+  net = await createTestNet({ extraPeers: 2 });
+});
+
+afterAll(async () => {
+  await net?.destroy();
+});
+
+interface Totals {
+  sent: number;
+  received: number;
+  periods: number;
+}
+
+/** nstat lines of stdout, bytes summed per receiver IP. */
+function bytesPerPeer(stdout: string): Map<string, Totals> {
+  const out = new Map<string, Totals>();
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('nstat,')) continue;
+    const peer = /receiverIp=([^,\s]+)/.exec(line)?.[1];
+    if (!peer) continue;
+    const t = out.get(peer) ?? { sent: 0, received: 0, periods: 0 };
+    t.sent += Number(/sentBytes=(\d+)i/.exec(line)?.[1] ?? 0);
+    t.received += Number(/receivedBytes=(\d+)i/.exec(line)?.[1] ?? 0);
+    t.periods++;
+    out.set(peer, t);
+  }
+  return out;
+}
+
+describe('continuous mode, real iftop on a veth pair', () => {
+  it('writes per-peer bytes within 2 % of the bytes sent, steady and bursty', async () => {
+    const [steadyPeer, burstPeer] = net.extraPeerV4 as [string, string];
+    const run = nstats(['run', '--max-cycles', '4'], {
+      NSTATS_MODE: 'continuous',
+      NSTATS_INTERFACE: net.hostIf,
+      NSTATS_SCHEDULE: '*/7 * * * * *',
+      NSTATS_DNS: 'false',
+      NSTATS_HOSTNAME: 'web-0',
+    });
+    const keepAlive = sendUdp({
+      from: 'host',
+      net,
+      to: net.peerV4,
+      port: 9700,
+      bitsPerSecond: 8 * 128 * 20,
+      payloadBytes: 100,
+      seconds: 32,
+    });
+    await sleep(1500);
+    const steady = sendUdp({
+      from: 'host',
+      net,
+      to: steadyPeer,
+      port: 9701,
+      bitsPerSecond: 800_000,
+      payloadBytes: 1000,
+      seconds: 16,
+    });
+    let burstBytes = 0;
+    for (const seconds of [1, 2, 0.5, 3, 1]) {
+      const b = await sendUdp({
+        from: 'host',
+        net,
+        to: burstPeer,
+        port: 9702,
+        bitsPerSecond: 4_000_000,
+        payloadBytes: 1400,
+        seconds,
+      });
+      burstBytes += b.ipBytes;
+      await sleep(1700);
+    }
+    const steadyBytes = (await steady).ipBytes;
+    const r = await run;
+    await keepAlive.catch(() => undefined);
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(await iftopPids(net.hostIf)).toEqual([]);
+    const events = logEvents(String(r.stderr));
+    const done = events.filter((e) => String(e.msg).startsWith('cycle: done'));
+    expect(done.length).toBe(5); // 4 ticks and the last period at stop
+    expect(done[0]).toMatchObject({ ending: 'continuous' });
+    const peers = bytesPerPeer(String(r.stdout));
+    const s = peers.get(steadyPeer);
+    const b = peers.get(burstPeer);
+    const err = (got: number, want: number) => Math.abs(got - want) / want;
+    console.log(
+      `continuous: steady ${s?.sent} B written / ${steadyBytes} B sent (${(err(s?.sent ?? 0, steadyBytes) * 100).toFixed(2)} %) over ${s?.periods} periods; ` +
+        `bursts ${b?.sent} B / ${burstBytes} B (${(err(b?.sent ?? 0, burstBytes) * 100).toFixed(2)} %) over ${b?.periods} periods; ` +
+        `tables per period ${done.map((e) => String(e.snapshots)).join(', ')}`,
+    );
+    expect(s!.periods).toBeGreaterThanOrEqual(2);
+    expect(err(s!.sent, steadyBytes)).toBeLessThan(0.02);
+    expect(err(b!.sent, burstBytes)).toBeLessThan(0.02);
+    // The interface's counters are written for every period too.
+    const iface = String(r.stdout)
+      .split('\n')
+      .filter((l) => l.startsWith('nstat_interface,'));
+    expect(iface.length).toBe(5);
+  }, 90_000);
+});
