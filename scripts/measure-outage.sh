@@ -77,11 +77,17 @@ stop_nstats() { # sets stop_ms
   nst=
 }
 peak=0
-sample_for() { # seconds: sample RSS every 5 s, keep the peak
+t_start=$(date +%s)
+next_trace=0
+sample_for() { # seconds: sample RSS every 5 s, keep the peak; a trace line every minute
   local end=$(($(date +%s) + $1))
   while [ "$(date +%s)" -lt "$end" ]; do
     r=$(rss)
     [ "$r" -gt "$peak" ] && peak=$r
+    if [ "$(date +%s)" -ge "$next_trace" ]; then
+      echo "  t+$(($(date +%s) - t_start)) s: RSS ${r} KB, spool $(metric nstats_spool_points) points, $(metric nstats_spool_bytes) bytes"
+      next_trace=$(($(date +%s) + 60))
+    fi
     sleep 5
   done
 }
