@@ -1,7 +1,12 @@
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNet, type TestNet } from '../helpers/netns.js';
-import { nstats } from '../helpers/nstats.js';
-import { startInflux1, testServers, type RunningServer } from '../helpers/servers.js';
+import { logEvents, nstats } from '../helpers/nstats.js';
+import { waitFor } from '../helpers/wait.js';
+import { freePort, startInflux1, testServers, type RunningServer } from '../helpers/servers.js';
 import { sendUdp } from '../helpers/traffic.js';
 
 // A real InfluxDB 1.6 with HTTP authentication on: basic auth from NSTATS_INFLUX_USERNAME/PASSWORD.
@@ -87,6 +92,58 @@ describe('InfluxDB 1.6 with authentication', () => {
       JSON.parse(answer.body) as { results: Array<{ series?: Array<{ values: unknown[][] }> }> }
     ).results[0]?.series?.[0]?.values;
     expect(values?.length, answer.body).toBe(1);
+  });
+});
+
+describe('writes refused by the server (401)', () => {
+  it('are logged once with the server message, counted, kept, and turn /readyz to 503', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'nstats-refused-'));
+    const iftop = join(dir, 'iftop');
+    const fixture = fileURLToPath(new URL('../fixtures/iftop/ipv4.txt', import.meta.url));
+    await writeFile(iftop, `#!/bin/sh\ncat '${fixture}'\n`);
+    await chmod(iftop, 0o755);
+    const port = await freePort();
+    try {
+      const run = nstats(['run', '--max-cycles', '5'], {
+        ...env('not-the-password'),
+        NSTATS_INTERFACE: 'lo',
+        NSTATS_IFTOP_PATH: iftop,
+        NSTATS_SCHEDULE: '* * * * * *',
+        NSTATS_INFLUX_RETRY_MAX_MS: '1000',
+        NSTATS_HEALTH_PORT: String(port),
+        NSTATS_HEALTH_HOST: '127.0.0.1',
+        NSTATS_HEALTH_SINK_FAILING_SECONDS: '0',
+      });
+      let ready = { status: 0, body: '' };
+      let metrics = '';
+      await waitFor(
+        async () => {
+          try {
+            const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+            ready = { status: r.status, body: await r.text() };
+            metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+            return /nstats_write_errors_total\{status="401"\} [2-9]/.test(metrics);
+          } catch {
+            return false;
+          }
+        },
+        15_000,
+        () => `no second 401 counted: ${metrics}`,
+      );
+      expect(ready.status).toBe(503);
+      expect(ready.body).toMatch(/^writes to InfluxDB have failed for \d+ s/);
+      const r = await run;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const errors = logEvents(String(r.stderr)).filter((e) => e.level === 'error');
+      const refused = errors.filter((e) => String(e.msg).startsWith('sink: the server refuses writes'));
+      expect(refused, JSON.stringify(errors)).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ status: 401, message: '401 authorization failed' });
+      // Kept until the end (no spool directory: counted as dropped at shutdown, and said so).
+      expect(errors.some((e) => e.reason === 'shutdown' && Number(e.points) > 0)).toBe(true);
+      expect(String(r.stdout) + String(r.stderr)).not.toContain('not-the-password');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
