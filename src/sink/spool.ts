@@ -172,7 +172,7 @@ export class MemorySpool extends IndexedSpool {
 }
 
 /** `0000000000000042-17.lp`: batch 42, 17 points. */
-const FILE = /^(\d{16})-(\d+)\.lp$/;
+const FILE = /^(\d{16})-([1-9]\d*)\.lp$/;
 
 function fileName(id: number, points: number): string {
   return `${String(id).padStart(16, '0')}-${points}.lp`;
@@ -197,7 +197,6 @@ export class SpoolError extends Error {
  */
 export class DiskSpool extends IndexedSpool {
   readonly kind = 'disk';
-  private readonly names = new Map<number, string>();
 
   constructor(
     readonly location: string,
@@ -219,7 +218,7 @@ export class DiskSpool extends IndexedSpool {
     } catch (err) {
       throw new SpoolError(dir, 'read', err);
     }
-    const found: Array<Entry & { name: string }> = [];
+    const found: Entry[] = [];
     for (const name of names) {
       if (name.endsWith('.tmp')) {
         // A batch cut short by a crash before its rename: never acknowledged, never complete.
@@ -232,13 +231,11 @@ export class DiskSpool extends IndexedSpool {
         continue;
       }
       const { size } = await stat(join(dir, name));
-      found.push({ id: Number(m[1]), points: Number(m[2]), bytes: size, name });
+      found.push({ id: Number(m[1]), points: Number(m[2]), bytes: size });
     }
     found.sort((a, b) => a.id - b.id);
-    for (const f of found) {
-      this.names.set(f.id, f.name);
-      this.add({ id: f.id, points: f.points, bytes: f.bytes });
-    }
+    // A batch's file name is made from its id and point count, so the index holds no names.
+    for (const f of found) this.add(f);
     this.nextId = (found.at(-1)?.id ?? 0) + 1;
     // Proves the directory is writable now rather than at the first outage.
     const probe = join(dir, `.probe-${process.pid}.tmp`);
@@ -262,18 +259,14 @@ export class DiskSpool extends IndexedSpool {
       await rm(tmp, { force: true });
       throw new SpoolError(this.location, 'write a batch to', err);
     }
-    this.names.set(id, name);
   }
 
   protected async load(entry: Entry): Promise<string[]> {
-    const name = this.names.get(entry.id) ?? fileName(entry.id, entry.points);
-    const text = await readFile(join(this.location, name), 'utf8');
+    const text = await readFile(join(this.location, fileName(entry.id, entry.points)), 'utf8');
     return text.split('\n').filter((l) => l.length > 0);
   }
 
   protected async remove(id: number, points: number): Promise<void> {
-    const name = this.names.get(id) ?? fileName(id, points);
-    this.names.delete(id);
-    await rm(join(this.location, name), { force: true });
+    await rm(join(this.location, fileName(id, points)), { force: true });
   }
 }
