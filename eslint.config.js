@@ -10,6 +10,8 @@ export default tseslint.config(
       'coverage/',
       'test/fixtures/',
       'test/helpers/*.mjs',
+      'scripts/*.mjs',
+      'bench/**/*.mjs',
       'eslint.config.js',
     ],
   },
