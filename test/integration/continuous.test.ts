@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestNet, type TestNet } from '../helpers/netns.js';
 import { iftopPids, logEvents, nstats } from '../helpers/nstats.js';
 import { sendUdp } from '../helpers/traffic.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 // Continuous mode on a real veth pair: one iftop runs all along, every tick writes the bytes of
 // each flow since the last tick. The bytes written per peer, summed over the periods, must be
@@ -61,7 +61,14 @@ describe('continuous mode, real iftop on a veth pair', () => {
       payloadBytes: 100,
       seconds: 32,
     });
-    await sleep(1500);
+    // The flows start once iftop runs (and has had a second to open its capture): bytes sent before
+    // it started cannot be counted by anyone.
+    await waitFor(
+      async () => (await iftopPids(net.hostIf)).length > 0,
+      15_000,
+      () => 'iftop did not start',
+    );
+    await sleep(1000);
     const steady = sendUdp({
       from: 'host',
       net,
