@@ -34,8 +34,10 @@ function add(a: DirectionStats, b: DirectionStats): DirectionStats {
   };
 }
 
-function key(e: Endpoint): string {
-  return `${e.address}|${e.folded ? '*' : String(e.port ?? '')}`;
+/** Identifies a flow by its endpoints (a folded port counts as one port). */
+export function flowKey(flow: Pick<Flow, 'source' | 'destination'>): string {
+  const key = (e: Endpoint) => `${e.address}|${e.folded ? '*' : String(e.port ?? '')}`;
+  return `${key(flow.source)}>${key(flow.destination)}`;
 }
 
 /**
@@ -55,7 +57,7 @@ export function foldEphemeralPorts(flows: readonly Flow[], from = EPHEMERAL_PORT
         : side === 'destination'
           ? { ...flow, destination: fold(flow.destination) }
           : flow;
-    const k = `${key(f.source)}>${key(f.destination)}`;
+    const k = flowKey(f);
     const seen = merged.get(k);
     merged.set(
       k,

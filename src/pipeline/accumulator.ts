@@ -1,4 +1,4 @@
-import { foldEphemeralPorts } from '../parse/fold-ports.js';
+import { flowKey, foldEphemeralPorts } from '../parse/fold-ports.js';
 import type { Endpoint, Flow, Snapshot } from '../parse/types.js';
 
 /** Bytes one period held, per flow, plus what iftop's totals counted beyond the listed flows. */
@@ -19,10 +19,6 @@ interface Entry {
   rank: number;
   sent: number;
   received: number;
-}
-
-function key(e: Endpoint): string {
-  return `${e.address}|${e.folded ? '*' : String(e.port ?? '')}`;
 }
 
 /**
@@ -59,7 +55,7 @@ export class FlowAccumulator {
       const r = f.received.rates.last2s / 4;
       sent += s;
       received += r;
-      const k = `${key(f.source)}>${key(f.destination)}`;
+      const k = flowKey(f);
       const e = this.entries.get(k);
       if (e) {
         e.sent += s;

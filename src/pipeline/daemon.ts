@@ -6,13 +6,12 @@ import {
   buildPeriodRemainderPoint,
   buildPoints,
   buildRemainderPoint,
-  type NamedFlow,
 } from '../sink/points.js';
 import type { ContinuousSource } from './continuous.js';
 import type { Sink } from '../sink/sink.js';
 import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
-import { takeSample, type SampleDeps } from './sample.js';
+import { nameFlows, takeSample, type SampleDeps } from './sample.js';
 
 /** After failures in a row, at most one tick in this many runs a cycle. */
 export const MAX_BACKOFF_TICKS = 8;
@@ -219,17 +218,7 @@ export class Daemon {
     }
     const t1 = performance.now();
     const flows = take.period.flows;
-    const names = this.deps.namer
-      ? await this.deps.namer.nameAll(
-          flows.flatMap((f) => [f.source.address, f.destination.address]),
-          this.deps.dnsBudgetMs,
-        )
-      : new Map<string, string>();
-    const named: NamedFlow[] = flows.map((flow) => ({
-      flow,
-      sourceName: names.get(flow.source.address) ?? flow.source.address,
-      destinationName: names.get(flow.destination.address) ?? flow.destination.address,
-    }));
+    const named = await nameFlows(this.deps, flows);
     const t2 = performance.now();
     const ctx = { identity: this.config.identity, interface: this.config.capture.interface, time: now };
     const seconds = (take.period.end.getTime() - take.period.start.getTime()) / 1000;

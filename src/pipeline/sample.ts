@@ -4,7 +4,7 @@ import type { CaptureConfig } from '../config/config.js';
 import type { PeerNamer } from '../enrich/peer-namer.js';
 import { foldEphemeralPorts } from '../parse/fold-ports.js';
 import { parseIftop } from '../parse/iftop-parser.js';
-import type { ParseIssue, Snapshot } from '../parse/types.js';
+import type { Flow, ParseIssue, Snapshot } from '../parse/types.js';
 import type { NamedFlow } from '../sink/points.js';
 
 /** One sample taken through capture -> parse -> enrich. */
@@ -35,6 +35,24 @@ export interface SampleDeps {
   readonly sysClassNet?: string;
 }
 
+/** Names both peers of every flow within the DNS budget; a peer without a name keeps its IP. */
+export async function nameFlows(
+  deps: Pick<SampleDeps, 'namer' | 'dnsBudgetMs'>,
+  flows: readonly Flow[],
+): Promise<NamedFlow[]> {
+  const names = deps.namer
+    ? await deps.namer.nameAll(
+        flows.flatMap((f) => [f.source.address, f.destination.address]),
+        deps.dnsBudgetMs,
+      )
+    : new Map<string, string>();
+  return flows.map((flow) => ({
+    flow,
+    sourceName: names.get(flow.source.address) ?? flow.source.address,
+    destinationName: names.get(flow.destination.address) ?? flow.destination.address,
+  }));
+}
+
 /** Captures on an interface, parses iftop's text and names the peers of every flow. */
 export async function takeSample(
   deps: SampleDeps,
@@ -58,22 +76,13 @@ export async function takeSample(
   const t2 = performance.now();
   const listed = snapshot?.flows ?? [];
   const flows = capture.ports && capture.foldPorts ? foldEphemeralPorts(listed) : listed;
-  const names = deps.namer
-    ? await deps.namer.nameAll(
-        flows.flatMap((f) => [f.source.address, f.destination.address]),
-        deps.dnsBudgetMs,
-      )
-    : new Map<string, string>();
+  const named = await nameFlows(deps, flows);
   const t3 = performance.now();
   return {
     interface: capture.interface,
     capture: result,
     ...(snapshot ? { snapshot } : {}),
-    flows: flows.map((flow) => ({
-      flow,
-      sourceName: names.get(flow.source.address) ?? flow.source.address,
-      destinationName: names.get(flow.destination.address) ?? flow.destination.address,
-    })),
+    flows: named,
     issues: parsed.issues,
     ...(before instanceof Error || after instanceof Error
       ? { countersError: (before instanceof Error ? before : (after as Error)).message }

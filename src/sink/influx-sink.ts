@@ -252,9 +252,7 @@ export class InfluxSink implements Sink {
     const status = statusOf(error);
     const kind = classifyWriteError(error);
     const message = serverMessage(error);
-    const key = String(status ?? 'network');
-    this.stats.writeErrors[key] = (this.stats.writeErrors[key] ?? 0) + 1;
-    this.stats.lastError = message;
+    const key = this.countError(error);
     const points = batches.reduce((n, b) => n + b.lines.length, 0);
     if (this.abort.signal.aborted) return false;
     if (kind === 'reject' && batches.length > 1) {
@@ -305,9 +303,7 @@ export class InfluxSink implements Sink {
       this.log.info('sink: the server accepts writes again');
       return true;
     } catch (err) {
-      const key = String(statusOf(err) ?? 'network');
-      this.stats.writeErrors[key] = (this.stats.writeErrors[key] ?? 0) + 1;
-      this.stats.lastError = serverMessage(err);
+      const key = this.countError(err);
       if (classifyWriteError(err) === 'blocked') {
         this.once(`${key} ${this.stats.lastError}`, () =>
           this.log.error(
@@ -319,6 +315,14 @@ export class InfluxSink implements Sink {
       this.backOff(this.config.retryMaxMs);
       return false;
     }
+  }
+
+  /** Counts a failed request by status (`network`: no answer) and keeps its message; returns the key. */
+  private countError(error: unknown): string {
+    const key = String(statusOf(error) ?? 'network');
+    this.stats.writeErrors[key] = (this.stats.writeErrors[key] ?? 0) + 1;
+    this.stats.lastError = serverMessage(error);
+    return key;
   }
 
   private backOff(ms: number): void {

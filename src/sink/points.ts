@@ -25,6 +25,15 @@ export interface PointContext {
   readonly time: Date;
 }
 
+/** The `pod`, `namespace` and `node` tags, when the downward API gave them. */
+function podTags(point: Point, ctx: PointContext): Point {
+  const { pod, namespace, node } = ctx.identity;
+  if (pod) point.tag('pod', safeTagValue(pod, 'unknown'));
+  if (namespace) point.tag('namespace', safeTagValue(namespace, 'unknown'));
+  if (node) point.tag('node', safeTagValue(node, 'unknown'));
+  return point;
+}
+
 /**
  * One `nstat` point per flow. The seed's schema is kept exactly: tags `hosts`, `sender`,
  * `receiver`; float fields `sendRate`, `receiveRate` (bits/s over iftop's 10 s column, K = 1024
@@ -41,15 +50,13 @@ export function buildPoint(named: NamedFlow, ctx: PointContext): Point {
     .tag('senderIp', flow.source.address)
     .tag('receiverIp', flow.destination.address)
     .tag('interface', safeTagValue(ctx.interface, 'unknown'));
+  podTags(point, ctx);
   const port = (e: Flow['source']) =>
     e.folded ? EPHEMERAL : e.port === undefined ? undefined : String(e.port);
   const senderPort = port(flow.source);
   const receiverPort = port(flow.destination);
   if (senderPort !== undefined) point.tag('senderPort', senderPort);
   if (receiverPort !== undefined) point.tag('receiverPort', receiverPort);
-  if (ctx.identity.pod) point.tag('pod', safeTagValue(ctx.identity.pod, 'unknown'));
-  if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
-  if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));
   return point
     .floatField('sendRate', flow.sent.rates.last10s)
     .floatField('receiveRate', flow.received.rates.last10s)
@@ -78,12 +85,12 @@ export function buildInterfacePoint(
   ctx: PointContext,
 ): Point {
   const { before, after } = counters;
-  const point = new Point(INTERFACE_MEASUREMENT)
-    .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
-    .tag('interface', safeTagValue(ctx.interface, 'unknown'));
-  if (ctx.identity.pod) point.tag('pod', safeTagValue(ctx.identity.pod, 'unknown'));
-  if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
-  if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));
+  const point = podTags(
+    new Point(INTERFACE_MEASUREMENT)
+      .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
+      .tag('interface', safeTagValue(ctx.interface, 'unknown')),
+    ctx,
+  );
   point
     .intField('rxBytes', after.rxBytes)
     .intField('txBytes', after.txBytes)
@@ -166,10 +173,7 @@ function otherFlowsPoint(
     .tag('sender', OTHER_FLOWS)
     .tag('receiver', OTHER_FLOWS)
     .tag('interface', safeTagValue(ctx.interface, 'unknown'));
-  if (ctx.identity.pod) point.tag('pod', safeTagValue(ctx.identity.pod, 'unknown'));
-  if (ctx.identity.namespace) point.tag('namespace', safeTagValue(ctx.identity.namespace, 'unknown'));
-  if (ctx.identity.node) point.tag('node', safeTagValue(ctx.identity.node, 'unknown'));
-  return point
+  return podTags(point, ctx)
     .floatField('sendRate', v.sendRate)
     .floatField('receiveRate', v.receiveRate)
     .intField('sentBytes', v.sentBytes)
