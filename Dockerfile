@@ -4,8 +4,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.mjs ./scripts/
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json && npm prune --omit=dev --ignore-scripts
+# tsc, then esbuild: dist/nstats.mjs holds nstats and the code it uses of its dependencies.
+RUN npx tsc -p tsconfig.build.json && node scripts/bundle.mjs
 
 FROM node:24-bookworm-slim
 RUN apt-get update \
@@ -14,10 +16,10 @@ RUN apt-get update \
   && apt-get purge -y libcap2-bin && apt-get autoremove -y \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY package.json ./
+# The bundle is self-contained (it needs only Node's built-in modules): no node_modules.
+COPY --from=build /app/dist/nstats.mjs ./nstats.mjs
 ENV NODE_ENV=production
 USER node
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+# The bundle's shebang flags, spelled out (see scripts/bundle.mjs).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/nstats.mjs"]
 CMD ["run"]

@@ -13,7 +13,7 @@ npm run -s build
 # npm's node_modules/.bin holds the Node 24 binary of the `node` package; nstats runs on it.
 export PATH="$PWD/node_modules/.bin:$PATH"
 case "${1:-run}" in
-  once) shift; exec node dist/cli/main.js once "$@" ;;
-  run) shift || true; exec node dist/cli/main.js run "$@" ;;
-  *) exec node dist/cli/main.js "$@" ;;
+  once) shift; exec dist/nstats.mjs once "$@" ;;
+  run) shift || true; exec dist/nstats.mjs run "$@" ;;
+  *) exec dist/nstats.mjs "$@" ;;
 esac

@@ -1,8 +1,19 @@
 import { execa, type ResultPromise } from 'execa';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The built CLI (npm test builds it first). */
-export const NSTATS = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The built CLI as it ships: the bundle (npm test builds it first). */
+export const NSTATS = fileURLToPath(new URL('../../dist/nstats.mjs', import.meta.url));
+
+let flags: string[] | undefined;
+/**
+ * The Node flags of the bundle's shebang (`#!/usr/bin/env -S node --max-semi-space-size=1`), so
+ * that tests starting `node NSTATS` run it as `./nstats.mjs` would.
+ */
+export function nodeFlags(): string[] {
+  flags ??= readFileSync(NSTATS, 'utf8').slice(0, 200).split('\n')[0]!.split(' ').slice(3);
+  return flags;
+}
 
 /**
  * Runs the real `nstats` CLI (the built dist/, under this Node) with only the given settings in its
@@ -12,7 +23,7 @@ export function nstats(
   args: readonly string[],
   env: Record<string, string> = {},
 ): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
-  return execa(process.execPath, [NSTATS, ...args], {
+  return execa(process.execPath, [...nodeFlags(), NSTATS, ...args], {
     reject: false,
     env: {
       PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -63,7 +74,7 @@ export function nstatsVia(
   env: Record<string, string> = {},
 ): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
   const [cmd, ...rest] = wrapper;
-  return execa(cmd, [...rest, process.execPath, NSTATS, ...args], {
+  return execa(cmd, [...rest, process.execPath, ...nodeFlags(), NSTATS, ...args], {
     reject: false,
     env: cliEnv(env),
     extendEnv: false,
@@ -85,7 +96,7 @@ export function nstatsOnTerminal(
   args: readonly string[],
   env: Record<string, string> = {},
 ): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
-  const command = [process.execPath, NSTATS, ...args].map(shellQuote).join(' ');
+  const command = [process.execPath, ...nodeFlags(), NSTATS, ...args].map(shellQuote).join(' ');
   return execa('script', ['-qfec', command, '/dev/null'], {
     reject: false,
     env: cliEnv(env),

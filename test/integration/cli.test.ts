@@ -1,5 +1,8 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +11,7 @@ import {
   cliEnv,
   iftopPids,
   logEvents,
+  nodeFlags,
   NSTATS,
   nstats,
   nstatsOnTerminal,
@@ -156,8 +160,10 @@ describe('stopping nstats never leaves iftop behind', () => {
 
   it('a closed stdout pipe (`nstats --help | head -c 10`) is not an error', async () => {
     // head exits after 10 bytes; the help's later writes then hit EPIPE (most runs, not all: 5 tries).
+    // The bundle runs as a program here, through its own shebang (`env -S node --max-semi-space-size=1`,
+    // node = the Node 24 first on PATH).
     for (let i = 0; i < 5; i++) {
-      const r = await execa('sh', ['-c', `"${process.execPath}" "${NSTATS}" --help | head -c 10`], {
+      const r = await execa('sh', ['-c', `"${NSTATS}" --help | head -c 10`], {
         reject: false,
         env: cliEnv(),
         extendEnv: false,
@@ -311,6 +317,32 @@ describe('capture permission, for real (an unprivileged user)', () => {
     expect(flow!.source.address).toBe(net.hostV4);
     expect(flow!.sent.rates.last10s).toBeGreaterThan(0);
     expect(flow!.sent.cumulativeBytes).toBeGreaterThan(0);
+  });
+});
+
+describe('the shipped bundle', () => {
+  it('runs alone, as in the image: copied to a directory with no node_modules, it captures a flow', async () => {
+    // The image holds only dist/nstats.mjs (see the Dockerfile). Node looks for packages in
+    // node_modules up the tree from the file; there is none above a fresh temp directory.
+    const dir = await mkdtemp(join(tmpdir(), 'nstats-bundle-'));
+    try {
+      const alone = join(dir, 'nstats.mjs');
+      await copyFile(NSTATS, alone);
+      const run = execa(
+        process.execPath,
+        [...nodeFlags(), alone, 'once', '-i', net.hostIf, '-s', '10', '-f', 'json'],
+        { reject: false, env: cliEnv({ NSTATS_DNS: 'false' }), extendEnv: false, stdin: 'ignore', cwd: dir },
+      );
+      await traffic(9302);
+      const r = await run;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const sample = JSON.parse(String(r.stdout)) as JsonSample;
+      const flow = sample.flows.find((f) => f.destination.address === net.peerV4);
+      expect(flow, String(r.stdout)).toBeDefined();
+      expect(flow!.sent.cumulativeBytes).toBeGreaterThan(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliEnv, logEvents, NSTATS } from '../helpers/nstats.js';
+import { cliEnv, logEvents, nodeFlags, NSTATS } from '../helpers/nstats.js';
 import {
   createInflux1Database,
   freePort,
@@ -52,7 +52,7 @@ interface Daemon {
 
 async function startDaemon(spool: string): Promise<Daemon> {
   const port = await freePort();
-  const proc = execa(process.execPath, [NSTATS, 'run'], {
+  const proc = execa(process.execPath, [...nodeFlags(), NSTATS, 'run'], {
     reject: false,
     extendEnv: false,
     stdin: 'ignore',
@@ -226,12 +226,12 @@ describe('delivery through an InfluxDB outage and a restart of nstats', () => {
       NSTATS_SPOOL_DIR: bad,
     });
     const opts = { reject: false, extendEnv: false, stdin: 'ignore', env } as const;
-    const run = await execa(process.execPath, [NSTATS, 'run', '--max-cycles', '1'], opts);
+    const run = await execa(process.execPath, [...nodeFlags(), NSTATS, 'run', '--max-cycles', '1'], opts);
     expect(run.exitCode).toBe(1);
     expect(String(run.stderr)).toContain(
       `spool: cannot create ${bad} (ENOTDIR): set NSTATS_SPOOL_DIR to a writable directory (an emptyDir volume in Kubernetes), or unset it to buffer in memory`,
     );
-    const check = await execa(process.execPath, [NSTATS, 'check'], opts);
+    const check = await execa(process.execPath, [...nodeFlags(), NSTATS, 'check'], opts);
     expect(check.exitCode).toBe(1);
     expect(String(check.stdout)).toMatch(
       new RegExp(
@@ -239,7 +239,7 @@ describe('delivery through an InfluxDB outage and a restart of nstats', () => {
         'm',
       ),
     );
-    const good = await execa(process.execPath, [NSTATS, 'check'], {
+    const good = await execa(process.execPath, [...nodeFlags(), NSTATS, 'check'], {
       ...opts,
       env: { ...env, NSTATS_SPOOL_DIR: join(dir, 'fresh-spool') },
     });
