@@ -119,4 +119,95 @@ describe('continuous mode, real iftop on a veth pair', () => {
       .filter((l) => l.startsWith('nstat_interface,'));
     expect(iface.length).toBe(5);
   }, 90_000);
+
+  it('per-peer bytes plus the remainder add up to the interface counters (6 flows out, 1 in, limit 2)', async () => {
+    // Five flows at different rates, of which iftop lists the 2 busiest (-L 2): the other three
+    // and the keep-alive are written as the `(other flows)` remainder. Over the whole run, every
+    // nstat point's bytes added up must equal what the kernel counted on the interface, less the
+    // 14-byte Ethernet header of each frame (iftop counts IP bytes), both directions: sent
+    // (six flows) and received (one). All traffic starts once
+    // iftop runs, so the kernel saw nothing that iftop could not.
+    const peers = net.extraPeerV4.slice(0, 2).concat([net.peerV4]);
+    const run = nstats(['run', '--max-cycles', '3'], {
+      NSTATS_MODE: 'continuous',
+      NSTATS_INTERFACE: net.hostIf,
+      NSTATS_SCHEDULE: '*/7 * * * * *',
+      NSTATS_FLOW_LIMIT: '2',
+      NSTATS_PORTS: 'true',
+      NSTATS_DNS: 'false',
+      NSTATS_HOSTNAME: 'web-0',
+    });
+    await waitFor(
+      async () => (await iftopPids(net.hostIf)).length > 0,
+      15_000,
+      () => 'iftop did not start',
+    );
+    await sleep(1000);
+    const keepAlive = sendUdp({
+      from: 'host',
+      net,
+      to: net.peerV4,
+      port: 9710,
+      bitsPerSecond: 8 * 128 * 20,
+      payloadBytes: 100,
+      seconds: 20,
+    });
+    // Ports make five flows out of three addresses.
+    const flows = [
+      [peers[0], 9711, 1_200_000],
+      [peers[1], 9712, 900_000],
+      [peers[2], 9713, 300_000],
+      [peers[0], 9714, 200_000],
+      [peers[1], 9715, 100_000],
+    ] as const;
+    // And one flow the other way, from a peer to the pod: the received direction.
+    const inbound = sendUdp({
+      from: 'peer',
+      net,
+      to: net.hostV4,
+      port: 9716,
+      bitsPerSecond: 400_000,
+      payloadBytes: 1000,
+      seconds: 12,
+    });
+    const sent = await Promise.all(
+      flows.map(([to, port, bitsPerSecond]) =>
+        sendUdp({ from: 'host', net, to: to!, port, bitsPerSecond, payloadBytes: 1000, seconds: 12 }),
+      ),
+    );
+    const ka = await keepAlive;
+    const inBytes = (await inbound).ipBytes;
+    const r = await run;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const lines = String(r.stdout).split('\n');
+    const field = (line: string, name: string) =>
+      Number(new RegExp(`[ ,]${name}=(\\d+)i`).exec(line)?.[1] ?? 0);
+    let listed = 0;
+    let remainder = 0;
+    let received = 0;
+    for (const line of lines.filter((l) => l.startsWith('nstat,'))) {
+      if (line.includes('sender=(other\\ flows)')) remainder += field(line, 'sentBytes');
+      else listed += field(line, 'sentBytes');
+      received += field(line, 'receivedBytes');
+    }
+    let txIp = 0;
+    let rxIp = 0;
+    for (const line of lines.filter((l) => l.startsWith('nstat_interface,'))) {
+      txIp += field(line, 'sampleTxBytes') - 14 * field(line, 'sampleTxPackets');
+      rxIp += field(line, 'sampleRxBytes') - 14 * field(line, 'sampleRxPackets');
+    }
+    const generated = sent.reduce((a, b) => a + b.ipBytes, 0) + ka.ipBytes;
+    const err = (got: number, want: number) => Math.abs(got - want) / want;
+    console.log(
+      `continuous, limit 2 of 6 flows: listed ${listed} B + remainder ${remainder} B = ${listed + remainder} B sent; ` +
+        `interface tx ${txIp} B of IP (${(err(listed + remainder, txIp) * 100).toFixed(2)} %), generated ${generated} B; ` +
+        `received ${received} B, interface rx ${rxIp} B of IP, generated ${inBytes} B (${(err(received, rxIp) * 100).toFixed(2)} %)`,
+    );
+    expect(remainder, 'the flows beyond the limit are written as the remainder').toBeGreaterThan(0);
+    // Every byte the generator sent left through the interface (and nothing else much did).
+    expect(err(txIp, generated)).toBeLessThan(0.01);
+    expect(err(listed + remainder, txIp)).toBeLessThan(0.02);
+    expect(err(rxIp, inBytes)).toBeLessThan(0.01);
+    expect(err(received, rxIp)).toBeLessThan(0.02);
+  }, 90_000);
 });
