@@ -3,8 +3,9 @@
 // and the one the integration tests run.
 //
 // Why: Node keeps every loaded module's source and compiles what runs. One minified bundle with
-// only the code nstats reaches loads less than ~200 separate modules: `nstats run` idle measured
-// 97 MB RSS unbundled and 86 MB bundled on this machine (see the README, "Memory").
+// only the code nstats reaches loads less than ~300 separate modules: `nstats run` idle measured
+// 95 MB RSS unbundled and 85 MB bundled on this machine, 82 MB with the flag below (see the
+// README, "Memory"; `node bench/rss.mjs`).
 //
 // The shebang passes --max-semi-space-size=1 (MB): V8's young generation otherwise grows to tens
 // of MB between two scavenges; nstats' per-cycle garbage is small, so a small one costs little CPU.
