@@ -9,7 +9,8 @@ import type {
   Snapshot,
   Totals,
 } from './types.js';
-import { parseQuantity, rateToBitsPerSecond } from './units.js';
+import { isDigit, isIPv4 } from './text.js';
+import { quantityValue } from './units.js';
 
 /** Parser limits. */
 export interface ParseOptions {
@@ -36,23 +37,53 @@ type TotalsDraft = { -readonly [K in keyof Totals]?: Totals[K] };
 
 class FieldError extends Error {}
 
+const BITS = 0x62; // b
+const BYTES = 0x42; // B
+
+/** A rate column in bits/s (iftop prints bytes/s with -B). */
 function rate(field: string, raw: string): number {
-  const q = parseQuantity(raw);
-  if (!q) throw new FieldError(`parsing "${field}" (${raw}) as a rate failed`);
-  return rateToBitsPerSecond(q);
+  const value = quantityValue(raw);
+  if (Number.isNaN(value)) throw new FieldError(`parsing "${field}" (${raw}) as a rate failed`);
+  return raw.charCodeAt(raw.length - 1) === BITS ? value : value * 8;
 }
 
 function bytes(field: string, raw: string): number {
-  const q = parseQuantity(raw);
-  if (!q || q.unit !== 'bytes') throw new FieldError(`parsing "${field}" (${raw}) as bytes failed`);
-  return q.value;
+  const value = quantityValue(raw);
+  if (Number.isNaN(value) || raw.charCodeAt(raw.length - 1) !== BYTES)
+    throw new FieldError(`parsing "${field}" (${raw}) as bytes failed`);
+  return value;
 }
 
-function rates(prefix: string, a: string, b: string, c: string): Rates {
+/** The field names of one direction's four columns, as issues name them. */
+interface DirectionLabels {
+  readonly last2s: string;
+  readonly last10s: string;
+  readonly last40s: string;
+  readonly cumulative: string;
+}
+
+function labels(prefix: string): DirectionLabels {
   return {
-    last2s: rate(`${prefix} last 2s`, a),
-    last10s: rate(`${prefix} last 10s`, b),
-    last40s: rate(`${prefix} last 40s`, c),
+    last2s: `${prefix} last 2s`,
+    last10s: `${prefix} last 10s`,
+    last40s: `${prefix} last 40s`,
+    cumulative: `${prefix} cumulative`,
+  };
+}
+
+const SENT = labels('sent');
+const RECEIVED = labels('received');
+const TOTAL_LABELS: Readonly<Record<string, DirectionLabels>> = {
+  sendRate: labels('sendRate'),
+  receiveRate: labels('receiveRate'),
+  totalRate: labels('totalRate'),
+};
+
+function rates(names: DirectionLabels, a: string, b: string, c: string): Rates {
+  return {
+    last2s: rate(names.last2s, a),
+    last10s: rate(names.last10s, b),
+    last40s: rate(names.last40s, c),
   };
 }
 
@@ -63,6 +94,21 @@ function rates(prefix: string, a: string, b: string, c: string): Rates {
  * host cannot be known, so it is reported rather than guessed (the guess can be a valid address).
  */
 function endpoint(field: string, raw: string): Endpoint {
+  // Fast path for what iftop prints most: `1.2.3.4` or `1.2.3.4:80`. Anything else, including
+  // a bad port, takes the general path below, which gives the same result or the same issue.
+  const colon = raw.indexOf(':');
+  if (colon < 0) {
+    if (isIPv4(raw)) return { address: raw, family: 4 };
+  } else if (colon > 0 && colon < raw.length - 1 && colon >= raw.length - 6 && isIPv4(raw, 0, colon)) {
+    let port = 0;
+    let i = colon + 1;
+    while (i < raw.length && isDigit(raw.charCodeAt(i))) port = port * 10 + (raw.charCodeAt(i++) - 0x30);
+    if (i === raw.length && port <= 65535) return { address: raw.slice(0, colon), family: 4, port };
+  }
+  return anyEndpoint(field, raw);
+}
+
+function anyEndpoint(field: string, raw: string): Endpoint {
   const fail = (why: string): never => {
     throw new FieldError(`parsing "${field}" (${raw}) ${why}`);
   };
@@ -85,8 +131,14 @@ function endpoint(field: string, raw: string): Endpoint {
   return { address, family: family as 4 | 6, port: Number(portText) };
 }
 
-function direction(prefix: string, a: string, b: string, c: string, cumulative: string): DirectionStats {
-  return { rates: rates(prefix, a, b, c), cumulativeBytes: bytes(`${prefix} cumulative`, cumulative) };
+function direction(
+  names: DirectionLabels,
+  a: string,
+  b: string,
+  c: string,
+  cumulative: string,
+): DirectionStats {
+  return { rates: rates(names, a, b, c), cumulativeBytes: bytes(names.cumulative, cumulative) };
 }
 
 function complete(t: TotalsDraft): Totals | undefined {
@@ -133,99 +185,144 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
     current = undefined;
   };
 
-  const lines = text.split(/\r?\n/);
-  // A trailing newline leaves one empty string: not a line of its own.
-  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  // The last host read on each side, and what it was read as: one side is often the same host
+  // (the pod) on every line. An Endpoint is immutable, so flows can share it.
+  let sourceRaw = '';
+  let sourceEndpoint: Endpoint | undefined;
+  let destinationRaw = '';
+  let destinationEndpoint: Endpoint | undefined;
+  const source = (raw: string): Endpoint => {
+    if (sourceEndpoint === undefined || raw !== sourceRaw) {
+      sourceEndpoint = endpoint('source', raw);
+      sourceRaw = raw;
+    }
+    return sourceEndpoint;
+  };
+  const destination = (raw: string): Endpoint => {
+    if (destinationEndpoint === undefined || raw !== destinationRaw) {
+      destinationEndpoint = endpoint('destination', raw);
+      destinationRaw = raw;
+    }
+    return destinationEndpoint;
+  };
 
-  lines.forEach((raw, index) => {
-    const n = index + 1;
-    try {
-      if (raw.trim() === '') return;
-      const orphanExpected = skipReceived;
+  /** Reads a flow line: true when it was one (its shape decides, even if a field is bad). */
+  const readFlowLine = (raw: string, n: number, snapshot: { flows: Flow[] }): boolean => {
+    const sent = SENT_LINE.exec(raw);
+    if (sent) {
       skipReceived = false;
-      if (HEADING.test(raw)) {
-        if (current) close(n, raw, false);
-        current = { line: n, flows: [], totals: {} };
-        return;
-      }
-      const listening = LISTENING.exec(raw);
-      if (listening) {
-        iface = listening[1];
-        return;
-      }
-      if (!current) {
-        report(n, raw, 'line outside a snapshot table');
-        return;
-      }
-      if (DIVIDER.test(raw)) {
-        dropPending();
-        return;
-      }
-      if (END.test(raw)) {
-        close(n, raw, true);
-        return;
-      }
-      const sent = SENT_LINE.exec(raw);
-      if (sent) {
-        dropPending();
-        skipReceived = true;
-        const [, rank = '', host = '', a = '', b = '', c = '', cum = ''] = sent;
-        pending = {
-          line: n,
-          raw,
-          rank: Number(rank),
-          source: endpoint('source', host),
-          sent: direction('sent', a, b, c, cum),
+      dropPending();
+      skipReceived = true;
+      // Indexed, not destructured: destructuring goes through the array iterator.
+      pending = {
+        line: n,
+        raw,
+        rank: Number(sent[1]),
+        source: source(sent[2] ?? ''),
+        sent: direction(SENT, sent[3] ?? '', sent[4] ?? '', sent[5] ?? '', sent[6] ?? ''),
+      };
+      skipReceived = false;
+      return true;
+    }
+    const received = RECEIVED_LINE.exec(raw);
+    if (!received) return false;
+    const orphanExpected = skipReceived;
+    skipReceived = false;
+    const head = pending;
+    pending = undefined;
+    if (!head) {
+      if (!orphanExpected) report(n, raw, 'flow line "<=" without its "=>" line');
+      return true;
+    }
+    snapshot.flows.push({
+      rank: head.rank,
+      source: head.source,
+      destination: destination(received[1] ?? ''),
+      sent: head.sent,
+      received: direction(
+        RECEIVED,
+        received[2] ?? '',
+        received[3] ?? '',
+        received[4] ?? '',
+        received[5] ?? '',
+      ),
+    });
+    return true;
+  };
+
+  const readLine = (raw: string, n: number): void => {
+    // Flow lines first: they are most of the text, and no other kind of line has their shape
+    // (the heading starts with "#", the others with a letter, "-" or "=").
+    if (current && readFlowLine(raw, n, current)) return;
+    if (raw.trim() === '') return;
+    skipReceived = false;
+    if (HEADING.test(raw)) {
+      if (current) close(n, raw, false);
+      current = { line: n, flows: [], totals: {} };
+      return;
+    }
+    const listening = LISTENING.exec(raw);
+    if (listening) {
+      iface = listening[1];
+      return;
+    }
+    if (!current) {
+      report(n, raw, 'line outside a snapshot table');
+      return;
+    }
+    if (DIVIDER.test(raw)) {
+      dropPending();
+      return;
+    }
+    if (END.test(raw)) {
+      close(n, raw, true);
+      return;
+    }
+    for (const [pattern, key] of TOTAL_LINES) {
+      const m = pattern.exec(raw);
+      if (!m) continue;
+      const [, a = '', b = '', c = ''] = m;
+      if (key === 'peak') {
+        current.totals.peak = {
+          sent: rate('peak sent', a),
+          received: rate('peak received', b),
+          total: rate('peak total', c),
         };
-        skipReceived = false;
-        return;
+      } else if (key === 'cumulative') {
+        current.totals.cumulative = {
+          sentBytes: bytes('cumulative sent', a),
+          receivedBytes: bytes('cumulative received', b),
+          totalBytes: bytes('cumulative total', c),
+        };
+      } else {
+        current.totals[key] = rates(TOTAL_LABELS[key] ?? labels(key), a, b, c);
       }
-      const received = RECEIVED_LINE.exec(raw);
-      if (received) {
-        const head = pending;
-        pending = undefined;
-        if (!head) {
-          if (!orphanExpected) report(n, raw, 'flow line "<=" without its "=>" line');
-          return;
-        }
-        const [, host = '', a = '', b = '', c = '', cum = ''] = received;
-        current.flows.push({
-          rank: head.rank,
-          source: head.source,
-          destination: endpoint('destination', host),
-          sent: head.sent,
-          received: direction('received', a, b, c, cum),
-        });
-        return;
-      }
-      for (const [pattern, key] of TOTAL_LINES) {
-        const m = pattern.exec(raw);
-        if (!m) continue;
-        const [, a = '', b = '', c = ''] = m;
-        if (key === 'peak') {
-          current.totals.peak = {
-            sent: rate('peak sent', a),
-            received: rate('peak received', b),
-            total: rate('peak total', c),
-          };
-        } else if (key === 'cumulative') {
-          current.totals.cumulative = {
-            sentBytes: bytes('cumulative sent', a),
-            receivedBytes: bytes('cumulative received', b),
-            totalBytes: bytes('cumulative total', c),
-          };
-        } else {
-          current.totals[key] = rates(key, a, b, c);
-        }
-        return;
-      }
-      report(n, raw, 'unrecognised line');
+      return;
+    }
+    report(n, raw, 'unrecognised line');
+  };
+
+  // Lines end with "\n" or "\r\n", as text.split(/\r?\n/) would cut them; a trailing newline
+  // leaves no line of its own. Cut one at a time: no array of every line.
+  let n = 0;
+  let last = '';
+  let from = 0;
+  while (from < text.length) {
+    const newline = text.indexOf('\n', from);
+    const to = newline < 0 ? text.length : newline;
+    const crlf = newline >= 0 && to > from && text.charCodeAt(to - 1) === 0x0d;
+    const raw = text.slice(from, crlf ? to - 1 : to);
+    n++;
+    last = raw;
+    try {
+      readLine(raw, n);
     } catch (err) {
       // Only FieldError is expected here; anything else is still reported, never thrown.
       report(n, raw, err instanceof FieldError ? err.message : `unexpected: ${String(err)}`);
     }
-  });
-  if (current) close(lines.length, lines[lines.length - 1] ?? '', false);
+    from = to + 1;
+  }
+  if (current) close(n, last, false);
 
   return iface === undefined ? { snapshots, issues } : { interface: iface, snapshots, issues };
 }
