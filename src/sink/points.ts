@@ -1,7 +1,8 @@
-import { Point } from '@influxdata/influxdb-client';
+import type { Point } from '@influxdata/influxdb-client';
 import { counterDelta, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { IdentityConfig } from '../config/config.js';
 import type { Flow, Snapshot } from '../parse/types.js';
+import { LinePoint, SharedTags } from './line-point.js';
 import { safeTagValue } from './tag-value.js';
 
 /** The measurement the seed wrote, kept so existing dashboards keep working. */
@@ -25,13 +26,20 @@ export interface PointContext {
   readonly time: Date;
 }
 
-/** The `pod`, `namespace` and `node` tags, when the downward API gave them. */
-function podTags(point: Point, ctx: PointContext): Point {
-  const { pod, namespace, node } = ctx.identity;
-  if (pod) point.tag('pod', safeTagValue(pod, 'unknown'));
-  if (namespace) point.tag('namespace', safeTagValue(namespace, 'unknown'));
-  if (node) point.tag('node', safeTagValue(node, 'unknown'));
-  return point;
+/**
+ * The tags every point of a sample has, made safe and escaped once for all its points: `hosts`,
+ * `interface`, and `pod`, `namespace` and `node` when the downward API gave them.
+ */
+function sampleTags(ctx: PointContext): SharedTags {
+  const { host, pod, namespace, node } = ctx.identity;
+  const tags: Record<string, string> = {
+    hosts: safeTagValue(host, 'unknown'),
+    interface: safeTagValue(ctx.interface, 'unknown'),
+  };
+  if (pod) tags.pod = safeTagValue(pod, 'unknown');
+  if (namespace) tags.namespace = safeTagValue(namespace, 'unknown');
+  if (node) tags.node = safeTagValue(node, 'unknown');
+  return new SharedTags(tags);
 }
 
 /**
@@ -42,32 +50,38 @@ function podTags(point: Point, ctx: PointContext): Point {
  * counted for the flow during the sample).
  */
 export function buildPoint(named: NamedFlow, ctx: PointContext): Point {
+  return flowPoint(named, ctx.time, sampleTags(ctx));
+}
+
+function portTag(e: Flow['source']): string | undefined {
+  return e.folded ? EPHEMERAL : e.port === undefined ? undefined : String(e.port);
+}
+
+function flowPoint(named: NamedFlow, time: Date, tags: SharedTags): Point {
   const { flow } = named;
-  const point = new Point(MEASUREMENT)
-    .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
-    .tag('sender', safeTagValue(named.sourceName, flow.source.address))
+  const point = new LinePoint(MEASUREMENT, tags)
     .tag('receiver', safeTagValue(named.destinationName, flow.destination.address))
-    .tag('senderIp', flow.source.address)
-    .tag('receiverIp', flow.destination.address)
-    .tag('interface', safeTagValue(ctx.interface, 'unknown'));
-  podTags(point, ctx);
-  const port = (e: Flow['source']) =>
-    e.folded ? EPHEMERAL : e.port === undefined ? undefined : String(e.port);
-  const senderPort = port(flow.source);
-  const receiverPort = port(flow.destination);
-  if (senderPort !== undefined) point.tag('senderPort', senderPort);
+    .tag('receiverIp', flow.destination.address);
+  const receiverPort = portTag(flow.destination);
   if (receiverPort !== undefined) point.tag('receiverPort', receiverPort);
+  point
+    .tag('sender', safeTagValue(named.sourceName, flow.source.address))
+    .tag('senderIp', flow.source.address);
+  const senderPort = portTag(flow.source);
+  if (senderPort !== undefined) point.tag('senderPort', senderPort);
   return point
     .floatField('sendRate', flow.sent.rates.last10s)
     .floatField('receiveRate', flow.received.rates.last10s)
     .intField('sentBytes', Math.round(flow.sent.cumulativeBytes))
     .intField('receivedBytes', Math.round(flow.received.cumulativeBytes))
-    .timestamp(ctx.time);
+    .timestamp(time);
 }
 
 /** Points for every flow of a sample. */
 export function buildPoints(flows: readonly NamedFlow[], ctx: PointContext): Point[] {
-  return flows.map((f) => buildPoint(f, ctx));
+  if (flows.length === 0) return [];
+  const tags = sampleTags(ctx);
+  return flows.map((f) => flowPoint(f, ctx.time, tags));
 }
 
 /** The measurement of the interface's own counters, written once per cycle. */
@@ -85,12 +99,7 @@ export function buildInterfacePoint(
   ctx: PointContext,
 ): Point {
   const { before, after } = counters;
-  const point = podTags(
-    new Point(INTERFACE_MEASUREMENT)
-      .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
-      .tag('interface', safeTagValue(ctx.interface, 'unknown')),
-    ctx,
-  );
+  const point = new LinePoint(INTERFACE_MEASUREMENT, sampleTags(ctx));
   point
     .intField('rxBytes', after.rxBytes)
     .intField('txBytes', after.txBytes)
@@ -168,12 +177,9 @@ function otherFlowsPoint(
   v: { sendRate: number; receiveRate: number; sentBytes: number; receivedBytes: number },
   ctx: PointContext,
 ): Point {
-  const point = new Point(MEASUREMENT)
-    .tag('hosts', safeTagValue(ctx.identity.host, 'unknown'))
-    .tag('sender', OTHER_FLOWS)
+  return new LinePoint(MEASUREMENT, sampleTags(ctx))
     .tag('receiver', OTHER_FLOWS)
-    .tag('interface', safeTagValue(ctx.interface, 'unknown'));
-  return podTags(point, ctx)
+    .tag('sender', OTHER_FLOWS)
     .floatField('sendRate', v.sendRate)
     .floatField('receiveRate', v.receiveRate)
     .intField('sentBytes', v.sentBytes)

@@ -1,0 +1,166 @@
+import { convertTimeToNanos, Point, type PointSettings } from '@influxdata/influxdb-client';
+
+/**
+ * Tags that many points share (a sample's `hosts`, `interface`, `pod`...), escaped for the line
+ * protocol once for all of them.
+ */
+export class SharedTags {
+  readonly values: Readonly<Record<string, string>>;
+  /** The keys, sorted. */
+  readonly keys: readonly string[];
+  /** `,key=value` for each key with a value, escaped, in key order. */
+  readonly line: string;
+
+  constructor(values: Readonly<Record<string, string>>) {
+    // Assigned one by one, as Point.tag() does (a "__proto__" key is then no tag, as there).
+    const own: Record<string, string> = {};
+    for (const [key, value] of Object.entries(values)) own[key] = value;
+    this.values = own;
+    this.keys = sortedKeys(this.values);
+    this.line = tagsLine(this.values, this.keys);
+  }
+}
+
+const NO_SHARED_TAGS = new SharedTags({});
+
+/**
+ * The client's `Point`, with a faster `toLineProtocol` that writes exactly the same line.
+ *
+ * Why: the client's serializer escapes every tag key and value one character at a time (a string
+ * search per character) and sorts the tag and field keys of every point. At 1,000 flows that was
+ * about 5 ms of a cycle's CPU, more than half of the cycle, against a budget of 2.5 ms (issue 4).
+ * Here a value is escaped only when a regular expression finds something to escape, keys already
+ * in order are not sorted, and the tags a sample's points share are escaped once (SharedTags).
+ *
+ * Everything else stays the client's: the points are still `Point`s, field values are formatted
+ * and checked by its methods, and the sinks write the points as before. `line-point.test.ts`
+ * compares this serializer to the client's on many hostile points.
+ */
+export class LinePoint extends Point {
+  // The client keeps these private and reads them only in its own toLineProtocol, replaced here.
+  private measurementName: string | undefined;
+  private readonly tagValues: Record<string, string> = {};
+  private pointTime: Date | number | string | undefined;
+
+  /** `shared`: tags as if set with `tag()` first (a tag set on the point wins). */
+  constructor(
+    measurementName?: string,
+    private readonly shared: SharedTags = NO_SHARED_TAGS,
+  ) {
+    super(measurementName);
+    if (measurementName) this.measurementName = measurementName;
+  }
+
+  override measurement(name: string): Point {
+    super.measurement(name);
+    this.measurementName = name;
+    return this;
+  }
+
+  override tag(name: string, value: string): Point {
+    this.tagValues[name] = value;
+    return this;
+  }
+
+  override timestamp(value: Date | number | string | undefined): Point {
+    super.timestamp(value);
+    this.pointTime = value;
+    return this;
+  }
+
+  /** The client's `toLineProtocol`, step by step, with the fast paths above. */
+  override toLineProtocol(settings?: Partial<PointSettings>): string | undefined {
+    if (!this.measurementName) return undefined;
+    let fields = '';
+    for (const key of sortedKeys(this.fields)) {
+      if (!key) continue;
+      if (fields.length > 0) fields += ',';
+      fields += `${escapeKey(key)}=${this.fields[key]}`;
+    }
+    if (fields.length === 0) return undefined; // no fields present
+    let tags: string;
+    const own = sortedKeys(this.tagValues);
+    const first = own[0];
+    const last = this.shared.keys[this.shared.keys.length - 1];
+    if (!settings?.defaultTags && (first === undefined || last === undefined || last < first)) {
+      // The shared keys all come before the point's own: their line is the start of this one.
+      tags = this.shared.line + tagsLine(this.tagValues, own);
+    } else {
+      const all = { ...settings?.defaultTags, ...this.shared.values, ...this.tagValues };
+      tags = tagsLine(all, sortedKeys(all));
+    }
+    const time = settings?.convertTime
+      ? settings.convertTime(this.pointTime)
+      : convertTimeToNanos(this.pointTime);
+    const name = escapeMeasurement(this.measurementName);
+    return time !== undefined ? `${name}${tags} ${fields} ${time}` : `${name}${tags} ${fields}`;
+  }
+}
+
+/** `,key=value` for each key (in the given order) that is not empty and has a value. */
+function tagsLine(values: Readonly<Record<string, string>>, keys: readonly string[]): string {
+  let line = '';
+  for (const key of keys) {
+    if (!key) continue;
+    const value = values[key];
+    if (value) line += `,${escapeKey(key)}=${escapeTag(value)}`;
+  }
+  return line;
+}
+
+/**
+ * `Object.keys(o).sort()`: the default sort, UTF-16 code unit order. Keys are unique, so any
+ * sort gives the same order; a few keys are sorted by insertion, with no call per comparison.
+ */
+function sortedKeys(o: object): string[] {
+  const keys = Object.keys(o);
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] ?? '';
+    let j = i - 1;
+    while (j >= 0 && (keys[j] ?? '') > key) {
+      keys[j + 1] = keys[j] ?? '';
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+  return keys;
+}
+
+// The client's escapes (`escape.tag`, `escape.measurement`), as regular expressions.
+const TAG_SPECIAL = /[, =\n\r\t]/;
+const TAG_SPECIALS = /[, =\n\r\t]/g;
+const MEASUREMENT_SPECIAL = /[, \n\r\t]/;
+const MEASUREMENT_SPECIALS = /[, \n\r\t]/g;
+const ESCAPED: Readonly<Record<string, string>> = {
+  ',': '\\,',
+  ' ': '\\ ',
+  '=': '\\=',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+};
+const escapeChar = (c: string): string => ESCAPED[c] ?? c;
+
+/** Tag keys, tag values and field keys: `,`, space and `=` get a backslash, `\n\r\t` become `\n`... */
+function escapeTag(s: string): string {
+  return TAG_SPECIAL.test(s) ? s.replace(TAG_SPECIALS, escapeChar) : s;
+}
+
+/** The measurement: the same without `=`. */
+function escapeMeasurement(s: string): string {
+  return MEASUREMENT_SPECIAL.test(s) ? s.replace(MEASUREMENT_SPECIALS, escapeChar) : s;
+}
+
+/** Escaped keys: a point's keys are the same few names every time. */
+const escapedKeys = new Map<string, string>();
+const ESCAPED_KEYS_MAX = 1000;
+
+function escapeKey(key: string): string {
+  let escaped = escapedKeys.get(key);
+  if (escaped === undefined) {
+    escaped = escapeTag(key);
+    if (escapedKeys.size < ESCAPED_KEYS_MAX) escapedKeys.set(key, escaped);
+  }
+  return escaped;
+}
