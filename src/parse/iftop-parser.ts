@@ -206,24 +206,27 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
     return destinationEndpoint;
   };
 
-  /** Reads a flow line: true when it was one (its shape decides, even if a field is bad). */
-  const readFlowLine = (raw: string, n: number, snapshot: { flows: Flow[] }): boolean => {
+  /** Reads a "=>" line: false when the line does not have the shape of one. */
+  const readSent = (raw: string, n: number): boolean => {
     const sent = SENT_LINE.exec(raw);
-    if (sent) {
-      skipReceived = false;
-      dropPending();
-      skipReceived = true;
-      // Indexed, not destructured: destructuring goes through the array iterator.
-      pending = {
-        line: n,
-        raw,
-        rank: Number(sent[1]),
-        source: source(sent[2] ?? ''),
-        sent: direction(SENT, sent[3] ?? '', sent[4] ?? '', sent[5] ?? '', sent[6] ?? ''),
-      };
-      skipReceived = false;
-      return true;
-    }
+    if (!sent) return false;
+    skipReceived = false;
+    dropPending();
+    skipReceived = true;
+    // Indexed, not destructured: destructuring goes through the array iterator.
+    pending = {
+      line: n,
+      raw,
+      rank: Number(sent[1]),
+      source: source(sent[2] ?? ''),
+      sent: direction(SENT, sent[3] ?? '', sent[4] ?? '', sent[5] ?? '', sent[6] ?? ''),
+    };
+    skipReceived = false;
+    return true;
+  };
+
+  /** Reads a "<=" line: false when the line does not have the shape of one. */
+  const readReceived = (raw: string, n: number, snapshot: { flows: Flow[] }): boolean => {
     const received = RECEIVED_LINE.exec(raw);
     if (!received) return false;
     const orphanExpected = skipReceived;
@@ -249,6 +252,16 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
     });
     return true;
   };
+
+  /**
+   * Reads a flow line: false when the line has the shape of neither kind. No line has both
+   * shapes, so the order of the two tries changes nothing but the time: after a "=>" line, a
+   * "<=" line is expected.
+   */
+  const readFlowLine = (raw: string, n: number, snapshot: { flows: Flow[] }): boolean =>
+    pending
+      ? readReceived(raw, n, snapshot) || readSent(raw, n)
+      : readSent(raw, n) || readReceived(raw, n, snapshot);
 
   const readLine = (raw: string, n: number): void => {
     // Flow lines first: they are most of the text, and no other kind of line has their shape
