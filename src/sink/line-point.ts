@@ -16,8 +16,9 @@ export class SharedTags {
     const own: Record<string, string> = {};
     for (const [key, value] of Object.entries(values)) own[key] = value;
     this.values = own;
-    this.keys = sortedKeys(this.values);
-    this.line = tagsLine(this.values, this.keys);
+    const order = sortKeys(own);
+    this.keys = order.keys;
+    this.line = tagsLine(own, order);
   }
 }
 
@@ -72,22 +73,24 @@ export class LinePoint extends Point {
   override toLineProtocol(settings?: Partial<PointSettings>): string | undefined {
     if (!this.measurementName) return undefined;
     let fields = '';
-    for (const key of sortedKeys(this.fields)) {
+    const fieldOrder = FIELD_KEYS.of(this.fields);
+    for (let i = 0; i < fieldOrder.keys.length; i++) {
+      const key = fieldOrder.keys[i];
       if (!key) continue;
       if (fields.length > 0) fields += ',';
-      fields += `${escapeKey(key)}=${this.fields[key]}`;
+      fields += `${fieldOrder.escaped[i]}=${this.fields[key]}`;
     }
     if (fields.length === 0) return undefined; // no fields present
     let tags: string;
-    const own = sortedKeys(this.tagValues);
-    const first = own[0];
+    const own = TAG_KEYS.of(this.tagValues);
+    const first = own.keys[0];
     const last = this.shared.keys[this.shared.keys.length - 1];
     if (!settings?.defaultTags && (first === undefined || last === undefined || last < first)) {
       // The shared keys all come before the point's own: their line is the start of this one.
       tags = this.shared.line + tagsLine(this.tagValues, own);
     } else {
       const all = { ...settings?.defaultTags, ...this.shared.values, ...this.tagValues };
-      tags = tagsLine(all, sortedKeys(all));
+      tags = tagsLine(all, sortKeys(all));
     }
     const time = settings?.convertTime
       ? settings.convertTime(this.pointTime)
@@ -97,34 +100,51 @@ export class LinePoint extends Point {
   }
 }
 
-/** `,key=value` for each key (in the given order) that is not empty and has a value. */
-function tagsLine(values: Readonly<Record<string, string>>, keys: readonly string[]): string {
-  let line = '';
-  for (const key of keys) {
-    if (!key) continue;
-    const value = values[key];
-    if (value) line += `,${escapeKey(key)}=${escapeTag(value)}`;
-  }
-  return line;
+/** An object's keys in line-protocol order, each with its escaped form. */
+interface KeyOrder {
+  readonly keys: readonly string[];
+  readonly escaped: readonly string[];
+}
+
+/** `Object.keys(o).sort()`, as the client sorts them, with the escaped keys. */
+function sortKeys(o: object): KeyOrder {
+  const keys = Object.keys(o).sort();
+  return { keys, escaped: keys.map(escapeTag) };
 }
 
 /**
- * `Object.keys(o).sort()`: the default sort, UTF-16 code unit order. Keys are unique, so any
- * sort gives the same order; a few keys are sorted by insertion, with no call per comparison.
+ * sortKeys for objects that keep getting the same keys in the same order (the points of one
+ * kind): the last order is kept and given again while the keys come in that order.
  */
-function sortedKeys(o: object): string[] {
-  const keys = Object.keys(o);
-  if (keys.length > 16) return keys.sort();
-  for (let i = 1; i < keys.length; i++) {
-    const key = keys[i] ?? '';
-    let j = i - 1;
-    while (j >= 0 && (keys[j] ?? '') > key) {
-      keys[j + 1] = keys[j] ?? '';
-      j--;
+class RecentKeyOrder {
+  private seen: readonly string[] = [];
+  private order: KeyOrder = { keys: [], escaped: [] };
+
+  of(o: object): KeyOrder {
+    const keys = Object.keys(o);
+    let same = keys.length === this.seen.length;
+    for (let i = 0; same && i < keys.length; i++) same = keys[i] === this.seen[i];
+    if (!same) {
+      this.order = sortKeys(o);
+      this.seen = keys;
     }
-    keys[j + 1] = key;
+    return this.order;
   }
-  return keys;
+}
+
+const FIELD_KEYS = new RecentKeyOrder();
+const TAG_KEYS = new RecentKeyOrder();
+
+/** `,key=value` for each key (in the given order) that is not empty and has a value. */
+function tagsLine(values: Readonly<Record<string, string>>, order: KeyOrder): string {
+  let line = '';
+  for (let i = 0; i < order.keys.length; i++) {
+    const key = order.keys[i];
+    if (!key) continue;
+    const value = values[key];
+    if (value) line += `,${order.escaped[i]}=${escapeTag(value)}`;
+  }
+  return line;
 }
 
 // The client's escapes (`escape.tag`, `escape.measurement`), as regular expressions.
@@ -150,17 +170,4 @@ function escapeTag(s: string): string {
 /** The measurement: the same without `=`. */
 function escapeMeasurement(s: string): string {
   return MEASUREMENT_SPECIAL.test(s) ? s.replace(MEASUREMENT_SPECIALS, escapeChar) : s;
-}
-
-/** Escaped keys: a point's keys are the same few names every time. */
-const escapedKeys = new Map<string, string>();
-const ESCAPED_KEYS_MAX = 1000;
-
-function escapeKey(key: string): string {
-  let escaped = escapedKeys.get(key);
-  if (escaped === undefined) {
-    escaped = escapeTag(key);
-    if (escapedKeys.size < ESCAPED_KEYS_MAX) escapedKeys.set(key, escaped);
-  }
-  return escaped;
 }
