@@ -10,9 +10,15 @@ COPY src ./src
 RUN npx tsc -p tsconfig.build.json && node scripts/bundle.mjs
 
 FROM node:24-bookworm-slim
+# iftop gets CAP_NET_RAW as a file capability, so the non-root user can capture. glibc then runs it
+# in secure-execution mode and ignores stdbuf's LD_PRELOAD path; a set-user-ID libstdbuf.so in
+# /usr/lib is preloaded by name instead, keeping continuous mode's tables line-buffered
+# (src/capture/iftop-stream.ts, lineBuffering()).
 RUN apt-get update \
   && apt-get install -y --no-install-recommends iftop libcap2-bin \
   && setcap cap_net_raw+ep /usr/sbin/iftop \
+  && cp /usr/libexec/coreutils/libstdbuf.so /usr/lib/libstdbuf.so \
+  && chmod 4755 /usr/lib/libstdbuf.so \
   && apt-get purge -y libcap2-bin && apt-get autoremove -y \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

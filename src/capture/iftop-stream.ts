@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa, type ResultPromise } from 'execa';
 import { parseIftop } from '../parse/iftop-parser.js';
@@ -26,6 +28,35 @@ export interface IftopStreamOptions {
   readonly onExit: (error: CaptureError) => void;
 }
 
+/**
+ * Where the image installs coreutils' libstdbuf.so for iftop, with the set-user-ID bit (see the
+ * Dockerfile).
+ */
+export const SECURE_STDBUF = '/usr/lib/libstdbuf.so';
+
+/**
+ * How iftop's stdout is made line-buffered. `stdbuf -oL` preloads libstdbuf.so by its full path,
+ * which glibc ignores for a program with file capabilities (secure-execution mode), as iftop is
+ * in the image, where it has `cap_net_raw+ep`. In that mode glibc preloads only a bare library name
+ * found in a system directory, and only when the file has the set-user-ID bit. So when `lib` is
+ * such a file, iftop gets `LD_PRELOAD=libstdbuf.so _STDBUF_O=L`, which is what stdbuf sets,
+ * minus the path. Otherwise it runs under `stdbuf -oL` (when on PATH).
+ */
+export function lineBuffering(
+  lib = SECURE_STDBUF,
+  findStdbuf: () => string | undefined = () => findOnPath('stdbuf'),
+): { readonly prefix: string[]; readonly env: Record<string, string> } {
+  try {
+    if ((statSync(lib).mode & 0o4000) !== 0) {
+      return { prefix: [], env: { LD_PRELOAD: basename(lib), _STDBUF_O: 'L' } };
+    }
+  } catch {
+    // not installed
+  }
+  const stdbuf = findStdbuf();
+  return { prefix: stdbuf ? [stdbuf, '-oL'] : [], env: {} };
+}
+
 /** The arguments of a continuous iftop: numeric, text output, no `-s` (it runs until stopped). */
 export function streamArgs(o: Pick<IftopStreamOptions, 'interface' | 'flowLimit' | 'ports'>): string[] {
   return ['-nNb', '-t', '-i', o.interface, '-L', String(o.flowLimit), ...(o.ports ? ['-P'] : [])];
@@ -33,8 +64,9 @@ export function streamArgs(o: Pick<IftopStreamOptions, 'interface' | 'flowLimit'
 
 /**
  * One long-running `iftop -t` (continuous mode). iftop prints a table at each of its 2 s slot
- * rotations, which happen only when a packet arrives, and never flushes stdout: it runs under
- * coreutils' `stdbuf -oL` so every line comes through the pipe at once. Its stdin is a pipe that
+ * rotations, which happen only when a packet arrives, and never flushes stdout: coreutils'
+ * libstdbuf makes it line-buffered (see lineBuffering()), so every line comes through the pipe
+ * at once. Its stdin is a pipe that
  * stays open (iftop reads keys from it and must not see end-of-file). stop() sends SIGINT, and
  * SIGKILL after the grace; `setpriv --pdeathsig SIGKILL` makes it die with nstats.
  */
@@ -59,9 +91,9 @@ export class IftopStream {
     this.stopping = false;
     const iftop = this.options.iftopPath ?? 'iftop';
     const args = streamArgs(this.options);
-    const stdbuf = findOnPath('stdbuf');
+    const buffering = lineBuffering();
     const setpriv = findOnPath('setpriv');
-    const argv = [...(stdbuf ? [stdbuf, '-oL'] : []), iftop, ...args];
+    const argv = [...buffering.prefix, iftop, ...args];
     const [file, rest] = setpriv
       ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', ...argv]]
       : [argv[0]!, argv.slice(1)];
@@ -70,7 +102,7 @@ export class IftopStream {
       stdin: 'pipe',
       buffer: { stdout: false, stderr: true },
       cleanup: true,
-      env: { LC_ALL: 'C' },
+      env: { LC_ALL: 'C', ...buffering.env },
       maxBuffer: { stderr: 64 * 1024 },
     });
     this.child = child;
