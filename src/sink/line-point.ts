@@ -77,8 +77,9 @@ export class LinePoint extends Point {
     for (let i = 0; i < fieldOrder.keys.length; i++) {
       const key = fieldOrder.keys[i];
       if (!key) continue;
-      if (fields.length > 0) fields += ',';
-      fields += `${fieldOrder.escaped[i]}=${this.fields[key]}`;
+      // `key=` or `,key=`, escaped: fewer pieces to join.
+      const prefix = (fields.length > 0 ? fieldOrder.after[i] : fieldOrder.first[i]) ?? '';
+      fields += `${prefix}${this.fields[key]}`;
     }
     if (fields.length === 0) return undefined; // no fields present
     let tags: string;
@@ -100,16 +101,18 @@ export class LinePoint extends Point {
   }
 }
 
-/** An object's keys in line-protocol order, each with its escaped form. */
+/** An object's keys in line-protocol order, each escaped as `key=` and as `,key=`. */
 interface KeyOrder {
   readonly keys: readonly string[];
-  readonly escaped: readonly string[];
+  readonly first: readonly string[];
+  readonly after: readonly string[];
 }
 
 /** `Object.keys(o).sort()`, as the client sorts them, with the escaped keys. */
 function sortKeys(o: object): KeyOrder {
   const keys = Object.keys(o).sort();
-  return { keys, escaped: keys.map(escapeTag) };
+  const first = keys.map((k) => `${escapeTag(k)}=`);
+  return { keys, first, after: first.map((k) => `,${k}`) };
 }
 
 /**
@@ -118,7 +121,7 @@ function sortKeys(o: object): KeyOrder {
  */
 class RecentKeyOrder {
   private seen: readonly string[] = [];
-  private order: KeyOrder = { keys: [], escaped: [] };
+  private order: KeyOrder = { keys: [], first: [], after: [] };
 
   of(o: object): KeyOrder {
     const keys = Object.keys(o);
@@ -142,7 +145,7 @@ function tagsLine(values: Readonly<Record<string, string>>, order: KeyOrder): st
     const key = order.keys[i];
     if (!key) continue;
     const value = values[key];
-    if (value) line += `,${order.escaped[i]}=${escapeTag(value)}`;
+    if (value) line += (order.after[i] ?? '') + escapeTag(value);
   }
   return line;
 }
