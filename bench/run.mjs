@@ -2,6 +2,7 @@
 // throughput, measured side by side on the same capture text. Usage (after `npm ci`):
 //   npm run bench            (builds dist/ first, then runs this file under the project's Node 24)
 //   node bench/run.mjs --quick   (shorter batches: a smoke test, figures less stable)
+//   node bench/run.mjs --no-accuracy   (leaves out the byte accuracy part, bench/accuracy.mjs)
 // Environment: SEED_AWK, SEED_PYTHON pick the seed's interpreters (default: /usr/bin/awk and
 // /usr/bin/python3, the paths of the seed's cron.sh, else the ones on PATH).
 // What each figure means and how it is measured: bench/README.md.
@@ -389,6 +390,20 @@ console.log(
     ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
   ),
 );
+// --- byte accuracy: bench/accuracy.mjs (a few minutes; needs root and iftop, else it says why) ---
+console.log();
+if (process.argv.includes('--no-accuracy')) {
+  console.log('byte accuracy: skipped (--no-accuracy)');
+} else {
+  const accuracy = spawnSync(process.execPath, [join(HERE, 'accuracy.mjs'), ...(QUICK ? ['--quick'] : [])], {
+    stdio: 'inherit',
+  });
+  if (accuracy.status !== 0) {
+    console.log(`byte accuracy: failed (exit ${accuracy.status ?? accuracy.signal})`);
+    process.exitCode = 1;
+  }
+}
+
 console.log();
 console.log(
   `run took ${((performance.now() - started) / 1000).toFixed(0)} s; load average at the end ${loadavg()
