@@ -10,7 +10,34 @@
 // The shebang passes --max-semi-space-size=1 (MB): V8's young generation otherwise grows to tens
 // of MB between two scavenges; nstats' per-cycle garbage is small, so a small one costs little CPU.
 import { writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
+
+/**
+ * Node's built-in modules are loaded with require(), not with an ESM import. Importing a built-in
+ * from ESM makes Node read every one of its exports to build the module namespace, and some are
+ * lazy getters: `import ... from 'node:http'` reads `http.WebSocket`, which loads undici (Node's
+ * fetch) and http2, 16 MB of RSS that nstats never uses. require() returns the exports object, and
+ * esbuild's interop reads a property only when the code uses it.
+ */
+function builtinsThroughRequire() {
+  const builtins = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+  return {
+    name: 'builtins-through-require',
+    setup(b) {
+      b.onResolve({ filter: /^[a-z_:/0-9]+$/ }, (args) => {
+        if (!builtins.has(args.path)) return undefined;
+        // The require() inside the stand-in module below is the real one (external).
+        if (args.namespace === 'builtin') return { path: args.path, external: true };
+        return { path: args.path, namespace: 'builtin' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'builtin' }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(args.path)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 const SHEBANG = '#!/usr/bin/env -S node --max-semi-space-size=1';
 
@@ -30,6 +57,7 @@ const result = await build({
   banner: {
     js: `import { createRequire as __nstatsRequire } from 'node:module';\nconst require = __nstatsRequire(import.meta.url);`,
   },
+  plugins: [builtinsThroughRequire()],
   write: false,
 });
 
