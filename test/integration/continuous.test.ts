@@ -9,6 +9,9 @@ import { sleep, waitFor } from '../helpers/wait.js';
 // within 2 % of the IP bytes the test sent: a steady flow, and bursts that start and stop
 // between and across ticks. A slow keep-alive flow runs throughout: iftop closes a 2 s slot only
 // when a packet arrives, so the last slot of a flow is counted when the next packet comes.
+// The runs are stopped with SIGTERM 3 s after the measured traffic ends, not after a number of
+// ticks: with `*/7` seconds the ticks fall at :49, :56, :00, so a count of ticks can end a run
+// while the flows still send, and bytes in iftop's open slot at stop are never printed.
 
 let net: TestNet;
 
@@ -45,7 +48,7 @@ function bytesPerPeer(stdout: string): Map<string, Totals> {
 describe('continuous mode, real iftop on a veth pair', () => {
   it('writes per-peer bytes within 2 % of the bytes sent, steady and bursty', async () => {
     const [steadyPeer, burstPeer] = net.extraPeerV4 as [string, string];
-    const run = nstats(['run', '--max-cycles', '4'], {
+    const run = nstats(['run'], {
       NSTATS_MODE: 'continuous',
       NSTATS_INTERFACE: net.hostIf,
       NSTATS_SCHEDULE: '*/7 * * * * *',
@@ -59,7 +62,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
       port: 9700,
       bitsPerSecond: 8 * 128 * 20,
       payloadBytes: 100,
-      seconds: 32,
+      seconds: 26,
     });
     // The flows start once iftop runs (and has had a second to open its capture): bytes sent before
     // it started cannot be counted by anyone.
@@ -93,13 +96,16 @@ describe('continuous mode, real iftop on a veth pair', () => {
       await sleep(1700);
     }
     const steadyBytes = (await steady).ipBytes;
+    await sleep(3000);
+    run.kill('SIGTERM');
     const r = await run;
     await keepAlive.catch(() => undefined);
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(await iftopPids(net.hostIf)).toEqual([]);
     const events = logEvents(String(r.stderr));
     const done = events.filter((e) => String(e.msg).startsWith('cycle: done'));
-    expect(done.length).toBe(5); // 4 ticks and the last period at stop
+    expect(done.length).toBeGreaterThanOrEqual(3); // 2 or more ticks and the last period at stop
+    expect(String(done.at(-1)?.msg)).toContain('at stop');
     expect(done[0]).toMatchObject({ ending: 'continuous' });
     const peers = bytesPerPeer(String(r.stdout));
     const s = peers.get(steadyPeer);
@@ -117,7 +123,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
     const iface = String(r.stdout)
       .split('\n')
       .filter((l) => l.startsWith('nstat_interface,'));
-    expect(iface.length).toBe(5);
+    expect(iface.length).toBe(done.length);
   }, 90_000);
 
   it('per-peer bytes plus the remainder add up to the interface counters (6 flows out, 1 in, limit 2)', async () => {
@@ -128,7 +134,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
     // (six flows) and received (one). All traffic starts once
     // iftop runs, so the kernel saw nothing that iftop could not.
     const peers = net.extraPeerV4.slice(0, 2).concat([net.peerV4]);
-    const run = nstats(['run', '--max-cycles', '3'], {
+    const run = nstats(['run'], {
       NSTATS_MODE: 'continuous',
       NSTATS_INTERFACE: net.hostIf,
       NSTATS_SCHEDULE: '*/7 * * * * *',
@@ -150,7 +156,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
       port: 9710,
       bitsPerSecond: 8 * 128 * 20,
       payloadBytes: 100,
-      seconds: 20,
+      seconds: 18,
     });
     // Ports make five flows out of three addresses.
     const flows = [
@@ -175,9 +181,11 @@ describe('continuous mode, real iftop on a veth pair', () => {
         sendUdp({ from: 'host', net, to: to!, port, bitsPerSecond, payloadBytes: 1000, seconds: 12 }),
       ),
     );
-    const ka = await keepAlive;
     const inBytes = (await inbound).ipBytes;
+    await sleep(3000);
+    run.kill('SIGTERM');
     const r = await run;
+    const ka = await keepAlive;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const lines = String(r.stdout).split('\n');
     const field = (line: string, name: string) =>
