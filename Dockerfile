@@ -25,6 +25,9 @@ WORKDIR /app
 # The bundle is self-contained (it needs only Node's built-in modules): no node_modules.
 COPY --from=build /app/dist/nstats.mjs ./nstats.mjs
 ENV NODE_ENV=production
+# glibc malloc: blocks of 32 KiB and more get their own mmap and go back to the system when freed
+# (as the bundle's shebang sets it; see scripts/bundle.mjs).
+ENV MALLOC_MMAP_THRESHOLD_=32768
 USER node
 # The bundle's shebang flags, spelled out (see scripts/bundle.mjs).
 ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/nstats.mjs"]

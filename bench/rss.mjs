@@ -10,8 +10,9 @@
 //   - 10,000 flows: the synthetic 10,000-flow capture with NSTATS_FLOW_LIMIT=10000, a cycle every
 //     2 s; peak (VmHWM) over 3 cycles, and the RSS 1 s after the 3rd.
 // Builds compared: the shipped bundle (dist/nstats.mjs, run through its shebang:
-// node --max-semi-space-size=1), the same bundle without that flag, and the unbundled tsc output
-// (dist/cli/main.js, plain node). `node` alone (an idle timer) is the floor.
+// MALLOC_MMAP_THRESHOLD_=32768 node --max-semi-space-size=1), the same bundle without the malloc
+// setting, without either, and the unbundled tsc output (dist/cli/main.js, plain node). `node`
+// alone (an idle timer) is the floor.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,8 +108,12 @@ export async function runRss({ log = console.log } = {}) {
     const iftop10k = standIn('iftop-10000', big);
 
     const builds = [
-      { name: 'bundle, as shipped (semi-space 1 MB)', argv: [join(ROOT, 'dist/nstats.mjs'), 'run'] },
-      { name: 'bundle, default V8 heap', argv: [NODE, join(ROOT, 'dist/nstats.mjs'), 'run'] },
+      { name: 'bundle, as shipped (shebang)', argv: [join(ROOT, 'dist/nstats.mjs'), 'run'] },
+      {
+        name: 'bundle, semi-space 1 MB only',
+        argv: [NODE, '--max-semi-space-size=1', join(ROOT, 'dist/nstats.mjs'), 'run'],
+      },
+      { name: 'bundle, defaults', argv: [NODE, join(ROOT, 'dist/nstats.mjs'), 'run'] },
       { name: 'unbundled tsc output', argv: [NODE, join(ROOT, 'dist/cli/main.js'), 'run'] },
     ];
     const far = { NSTATS_SCHEDULE: '0 0 1 1 *' }; // next Jan 1st: no cycle during the run

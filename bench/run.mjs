@@ -3,6 +3,7 @@
 //   npm run bench            (builds dist/ first, then runs this file under the project's Node 24)
 //   node bench/run.mjs --quick   (shorter batches: a smoke test, figures less stable)
 //   node bench/run.mjs --no-accuracy   (leaves out the byte accuracy part, bench/accuracy.mjs)
+//   node bench/run.mjs --no-rss   (leaves out the RSS part, bench/rss.mjs)
 // Environment: SEED_AWK, SEED_PYTHON pick the seed's interpreters (default: /usr/bin/awk and
 // /usr/bin/python3, the paths of the seed's cron.sh, else the ones on PATH).
 // What each figure means and how it is measured: bench/README.md.
@@ -22,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseIftop } from '../dist/parse/iftop-parser.js';
 import { syntheticCapture } from './gen-capture.mjs';
 import { nstatsCycle } from './nstats-cycle.mjs';
+import { runRss } from './rss.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SEED = join(HERE, 'seed');
@@ -390,6 +392,14 @@ console.log(
     ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
   ),
 );
+// --- RSS of `nstats run`: bench/rss.mjs (about a minute; no network, a stand-in iftop) ---
+console.log();
+if (process.argv.includes('--no-rss')) {
+  console.log('RSS: skipped (--no-rss)');
+} else {
+  await runRss();
+}
+
 // --- byte accuracy: bench/accuracy.mjs (a few minutes; needs root and iftop, else it says why) ---
 console.log();
 if (process.argv.includes('--no-accuracy')) {

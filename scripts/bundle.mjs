@@ -9,6 +9,10 @@
 //
 // The shebang passes --max-semi-space-size=1 (MB): V8's young generation otherwise grows to tens
 // of MB between two scavenges; nstats' per-cycle garbage is small, so a small one costs little CPU.
+// It also sets MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves blocks of 32 KiB and more
+// with their own mmap, returned to the system when freed, instead of raising its threshold and
+// keeping freed memory in its heap (idle RSS of `nstats run` 80.0 -> 72.6 MB, anon 30.1 -> 23.0 MB;
+// no CPU difference measured on a 10,000-flow `nstats once`).
 import { writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
@@ -40,7 +44,7 @@ function builtinsThroughRequire() {
   };
 }
 
-const SHEBANG = '#!/usr/bin/env -S node --max-semi-space-size=1';
+const SHEBANG = '#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node --max-semi-space-size=1';
 
 const result = await build({
   entryPoints: ['dist/cli/main.js'],

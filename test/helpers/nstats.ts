@@ -5,14 +5,34 @@ import { fileURLToPath } from 'node:url';
 /** The built CLI as it ships: the bundle (npm test builds it first). */
 export const NSTATS = fileURLToPath(new URL('../../dist/nstats.mjs', import.meta.url));
 
-let flags: string[] | undefined;
+let shebang: { env: Record<string, string>; flags: string[] } | undefined;
+
 /**
- * The Node flags of the bundle's shebang (`#!/usr/bin/env -S node --max-semi-space-size=1`), so
- * that tests starting `node NSTATS` run it as `./nstats.mjs` would.
+ * The bundle's shebang (`#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node
+ * --max-semi-space-size=1`): the environment it sets and the Node flags it passes.
  */
+function readShebang(): { env: Record<string, string>; flags: string[] } {
+  if (shebang) return shebang;
+  const words = readFileSync(NSTATS, 'utf8').slice(0, 300).split('\n')[0]!.split(' ').slice(2);
+  const node = words.indexOf('node');
+  if (node < 0) throw new Error(`${NSTATS}: no node in its shebang`);
+  const env: Record<string, string> = {};
+  for (const w of words.slice(0, node)) {
+    const eq = w.indexOf('=');
+    if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
+  }
+  shebang = { env, flags: words.slice(node + 1) };
+  return shebang;
+}
+
+/** The Node flags of the bundle's shebang, so that `node NSTATS` runs as `./nstats.mjs` would. */
 export function nodeFlags(): string[] {
-  flags ??= readFileSync(NSTATS, 'utf8').slice(0, 200).split('\n')[0]!.split(' ').slice(3);
-  return flags;
+  return readShebang().flags;
+}
+
+/** The environment variables the bundle's shebang sets (glibc malloc settings). */
+export function shebangEnv(): Record<string, string> {
+  return readShebang().env;
 }
 
 /**
@@ -25,11 +45,7 @@ export function nstats(
 ): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
   return execa(process.execPath, [...nodeFlags(), NSTATS, ...args], {
     reject: false,
-    env: {
-      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      NSTATS_ENV_FILE: '/nonexistent',
-      ...env,
-    },
+    env: cliEnv(env),
     extendEnv: false,
     stdin: 'ignore',
   });
@@ -55,10 +71,11 @@ export function logEvents(stderr: string): Array<Record<string, unknown>> {
     });
 }
 
-/** The environment nstats() gives the CLI: PATH, no .env file, and `env`. */
+/** The environment nstats() gives the CLI: PATH, the shebang's, no .env file, and `env`. */
 export function cliEnv(env: Record<string, string> = {}): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...shebangEnv(),
     NSTATS_ENV_FILE: '/nonexistent',
     ...env,
   };
