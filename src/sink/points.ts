@@ -1,8 +1,8 @@
-import type { Point } from '@influxdata/influxdb-client';
+import { convertTimeToNanos, type Point, type PointSettings } from '@influxdata/influxdb-client';
 import { counterDelta, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { IdentityConfig } from '../config/config.js';
 import type { Flow, Snapshot } from '../parse/types.js';
-import { LinePoint, SharedTags } from './line-point.js';
+import { escapeTag, floatText, LinePoint, SharedTags } from './line-point.js';
 import { safeTagValue } from './tag-value.js';
 
 /** The measurement the seed wrote, kept so existing dashboards keep working. */
@@ -57,24 +57,158 @@ function portTag(e: Flow['source']): string | undefined {
   return e.folded ? EPHEMERAL : e.port === undefined ? undefined : String(e.port);
 }
 
+/** The tags and fields of a flow's point, as flowPoint() gives them. */
+interface FlowValues {
+  readonly receiver: string;
+  readonly receiverIp: string;
+  readonly receiverPort: string | undefined;
+  readonly sender: string;
+  readonly senderIp: string;
+  readonly senderPort: string | undefined;
+  readonly sendRate: number;
+  readonly receiveRate: number;
+  readonly sentBytes: number;
+  readonly receivedBytes: number;
+}
+
+/** The client's intField text of a number, or undefined where it throws. */
+function intText(value: number): string | undefined {
+  return Number.isNaN(value) || value <= -9223372036854776e3 || value >= 9223372036854776e3
+    ? undefined
+    : `${Math.floor(value)}i`;
+}
+
+/**
+ * A flow's `nstat` point. Its line is written in one piece from the flow's values: tags and fields
+ * in the order the line protocol sorts them (receiver, receiverIp, receiverPort, sender, senderIp,
+ * senderPort; receiveRate, receivedBytes, sendRate, sentBytes), after the shared tags. That is
+ * the line LinePoint writes for the same point (`points.test.ts` compares them), without sorting
+ * keys or setting tags one by one: at 1,000 flows that saved about a quarter of a cycle's CPU.
+ * Changing a tag or field afterwards (nstats does not) makes it an ordinary LinePoint first.
+ */
+class FlowPoint extends LinePoint {
+  private values: FlowValues | undefined;
+  private readonly texts: readonly [string, string, string, string];
+
+  constructor(
+    private readonly sharedTags: SharedTags,
+    values: FlowValues,
+  ) {
+    super(MEASUREMENT, sharedTags);
+    this.values = values;
+    const sendRate = floatText(values.sendRate);
+    const receiveRate = floatText(values.receiveRate);
+    const sentBytes = intText(values.sentBytes);
+    const receivedBytes = intText(values.receivedBytes);
+    const last = sharedTags.keys[sharedTags.keys.length - 1];
+    if (
+      sendRate === undefined ||
+      receiveRate === undefined ||
+      sentBytes === undefined ||
+      receivedBytes === undefined ||
+      (last !== undefined && last >= 'receiver') ||
+      !values.receiver ||
+      !values.receiverIp ||
+      !values.sender ||
+      !values.senderIp ||
+      values.receiverPort === '' ||
+      values.senderPort === ''
+    ) {
+      // The ordinary way: the client's errors for bad values, LinePoint's for odd tags.
+      this.texts = ['', '', '', ''];
+      this.asLinePoint();
+      return;
+    }
+    this.texts = [receiveRate, receivedBytes, sendRate, sentBytes];
+  }
+
+  /** This point as an ordinary LinePoint: the flow's tags and fields set one by one. */
+  private asLinePoint(): LinePoint {
+    const v = this.values;
+    this.values = undefined;
+    if (v) {
+      super.tag('receiver', v.receiver).tag('receiverIp', v.receiverIp);
+      if (v.receiverPort !== undefined) super.tag('receiverPort', v.receiverPort);
+      super.tag('sender', v.sender).tag('senderIp', v.senderIp);
+      if (v.senderPort !== undefined) super.tag('senderPort', v.senderPort);
+      super
+        .floatField('sendRate', v.sendRate)
+        .floatField('receiveRate', v.receiveRate)
+        .intField('sentBytes', v.sentBytes)
+        .intField('receivedBytes', v.receivedBytes);
+    }
+    return this;
+  }
+
+  override measurement(name: string): Point {
+    this.asLinePoint();
+    return super.measurement(name);
+  }
+
+  override tag(name: string, value: string): Point {
+    this.asLinePoint();
+    return super.tag(name, value);
+  }
+
+  override booleanField(name: string, value: unknown): Point {
+    this.asLinePoint();
+    return super.booleanField(name, value);
+  }
+
+  override intField(name: string, value: unknown): Point {
+    this.asLinePoint();
+    return super.intField(name, value);
+  }
+
+  override uintField(name: string, value: unknown): Point {
+    this.asLinePoint();
+    return super.uintField(name, value);
+  }
+
+  override floatField(name: string, value: unknown): Point {
+    this.asLinePoint();
+    return super.floatField(name, value);
+  }
+
+  override stringField(name: string, value: unknown): Point {
+    this.asLinePoint();
+    return super.stringField(name, value);
+  }
+
+  override toLineProtocol(settings?: Partial<PointSettings>): string | undefined {
+    const v = this.values;
+    if (!v || settings?.defaultTags) {
+      this.asLinePoint();
+      return super.toLineProtocol(settings);
+    }
+    const [receiveRate, receivedBytes, sendRate, sentBytes] = this.texts;
+    const receiverPort = v.receiverPort === undefined ? '' : `,receiverPort=${escapeTag(v.receiverPort)}`;
+    const senderPort = v.senderPort === undefined ? '' : `,senderPort=${escapeTag(v.senderPort)}`;
+    const line =
+      `${this.sharedTags.prefix(MEASUREMENT)},receiver=${escapeTag(v.receiver)},receiverIp=${escapeTag(v.receiverIp)}${receiverPort}` +
+      `,sender=${escapeTag(v.sender)},senderIp=${escapeTag(v.senderIp)}${senderPort}` +
+      ` receiveRate=${receiveRate},receivedBytes=${receivedBytes},sendRate=${sendRate},sentBytes=${sentBytes}`;
+    const time = settings?.convertTime
+      ? settings.convertTime(this.pointTime)
+      : convertTimeToNanos(this.pointTime);
+    return time !== undefined ? `${line} ${time}` : line;
+  }
+}
+
 function flowPoint(named: NamedFlow, time: Date, tags: SharedTags): Point {
   const { flow } = named;
-  const point = new LinePoint(MEASUREMENT, tags)
-    .tag('receiver', safeTagValue(named.destinationName, flow.destination.address))
-    .tag('receiverIp', flow.destination.address);
-  const receiverPort = portTag(flow.destination);
-  if (receiverPort !== undefined) point.tag('receiverPort', receiverPort);
-  point
-    .tag('sender', safeTagValue(named.sourceName, flow.source.address))
-    .tag('senderIp', flow.source.address);
-  const senderPort = portTag(flow.source);
-  if (senderPort !== undefined) point.tag('senderPort', senderPort);
-  return point
-    .floatField('sendRate', flow.sent.rates.last10s)
-    .floatField('receiveRate', flow.received.rates.last10s)
-    .intField('sentBytes', Math.round(flow.sent.cumulativeBytes))
-    .intField('receivedBytes', Math.round(flow.received.cumulativeBytes))
-    .timestamp(time);
+  return new FlowPoint(tags, {
+    receiver: safeTagValue(named.destinationName, flow.destination.address),
+    receiverIp: flow.destination.address,
+    receiverPort: portTag(flow.destination),
+    sender: safeTagValue(named.sourceName, flow.source.address),
+    senderIp: flow.source.address,
+    senderPort: portTag(flow.source),
+    sendRate: flow.sent.rates.last10s,
+    receiveRate: flow.received.rates.last10s,
+    sentBytes: Math.round(flow.sent.cumulativeBytes),
+    receivedBytes: Math.round(flow.received.cumulativeBytes),
+  }).timestamp(time);
 }
 
 /** Points for every flow of a sample. */

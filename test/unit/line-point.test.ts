@@ -1,21 +1,11 @@
 import { Point, type PointSettings } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
+import { prng } from '../helpers/prng.js';
 import { LinePoint, SharedTags } from '../../src/sink/line-point.js';
 
 // LinePoint replaces the client's Point.toLineProtocol with a faster one. It must write the very
 // same line for any point, whatever its names and values hold: PTR names can hold spaces, commas,
 // "=", backslashes, quotes, control characters, non-ASCII, lone surrogates.
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PIECES = [
   ...'abcxyz019.-_:/',

@@ -1,6 +1,7 @@
 import { isIPv4 as netIsIPv4 } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { prng } from '../helpers/prng.js';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
 import { isIPv4 } from '../../src/parse/text.js';
 import { parseQuantity, quantityValue } from '../../src/parse/units.js';
@@ -17,17 +18,6 @@ const DIR = new URL('../fixtures/iftop/', import.meta.url);
 const CAPTURES = readdirSync(DIR)
   .filter((f) => f.endsWith('.txt'))
   .map((f) => [f, readFileSync(new URL(f, DIR), 'utf8')] as const);
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** JSON with -0 and non-finite numbers told apart. */
 const json = (v: unknown): string =>

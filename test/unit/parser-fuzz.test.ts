@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { prng } from '../helpers/prng.js';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
 import type { ParseResult } from '../../src/parse/types.js';
 
@@ -8,18 +9,6 @@ const CAPTURES = readdirSync(DIR)
   .filter((f) => f.endsWith('.txt'))
   .map((f) => readFileSync(new URL(f, DIR), 'utf8'))
   .filter((t) => t.includes('=>'));
-
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NUMBERS = [
   'NaN',

@@ -1,8 +1,10 @@
+import { Point, type PointSettings } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
-import type { Flow } from '../../src/parse/types.js';
+import { prng } from '../helpers/prng.js';
+import type { Endpoint, Flow } from '../../src/parse/types.js';
 import { readFileSync } from 'node:fs';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
-import { buildPoint, buildRemainderPoint } from '../../src/sink/points.js';
+import { buildPoint, buildPoints, buildRemainderPoint, EPHEMERAL } from '../../src/sink/points.js';
 import { timestamp } from '../../src/sink/stdout-sink.js';
 import { MAX_TAG_LENGTH, safeTagValue } from '../../src/sink/tag-value.js';
 
@@ -186,5 +188,115 @@ describe('buildRemainderPoint', () => {
     const snap = capture('many-flows');
     expect(buildRemainderPoint(snap, 100, ctx)).toBeUndefined();
     expect(buildRemainderPoint(snap, snap.flows.length, ctx)).toBeDefined();
+  });
+});
+
+describe('flow points', () => {
+  // buildPoints writes a flow's line in one piece (FlowPoint). It must be the line the client's
+  // Point writes with the same tags and fields, whatever the names, ports and numbers hold.
+  it("write the client Point's line, on 5,000 random hostile flows", () => {
+    const rnd = prng(77);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+    const pieces = [
+      'a',
+      'Z',
+      '0',
+      '.',
+      '-',
+      ' ',
+      ',',
+      '=',
+      '\\',
+      '"',
+      '\n',
+      '\t',
+      '\u0000',
+      'é',
+      '例',
+      '\ud800',
+      '',
+    ];
+    const text = (max: number): string => {
+      let s = '';
+      for (let n = Math.floor(rnd() * max); n > 0; n--) s += pick(pieces);
+      return s;
+    };
+    const endpoint = (): Endpoint => {
+      const address = pick(['10.0.0.1', 'fd00::7', '192.168.1.254', '::1']);
+      const r = rnd();
+      return r < 0.5
+        ? { address, family: 4 }
+        : r < 0.8
+          ? { address, family: 4, port: Math.floor(rnd() * 65536) }
+          : { address, family: 4, port: 50000, folded: true };
+    };
+    const number = (): number =>
+      pick([0, -0, 1.5, 4147.2, 737280, 2 ** 53 + 2, 1e21, 9.3e18, -1, NaN, Infinity, rnd() * 1e12]);
+    for (let i = 0; i < 5000; i++) {
+      const flow: Flow = {
+        rank: 1,
+        source: endpoint(),
+        destination: endpoint(),
+        sent: { rates: { last2s: 0, last10s: number(), last40s: 0 }, cumulativeBytes: number() },
+        received: { rates: { last2s: 0, last10s: number(), last40s: 0 }, cumulativeBytes: number() },
+      };
+      const named = { flow, sourceName: text(6), destinationName: text(6) };
+      const identity = {
+        host: text(5),
+        ...(rnd() < 0.7 ? { pod: text(5) } : {}),
+        ...(rnd() < 0.7 ? { namespace: text(5) } : {}),
+        ...(rnd() < 0.7 ? { node: text(5) } : {}),
+      };
+      const iface = rnd() < 0.8 ? 'eth0' : text(4);
+      const ctx = { identity, interface: iface, time: TIME };
+      const settings: Array<Partial<PointSettings> | undefined> = [
+        undefined,
+        { convertTime: (t) => timestamp(t, 'ms') },
+        { convertTime: () => undefined },
+        { defaultTags: { hosts: 'x', zz: text(3) }, convertTime: () => '1' },
+      ];
+      // The reference: the client's own Point, the tags and fields set as flowPoint documents.
+      let reference: Point | Error;
+      try {
+        const port = (e: Endpoint) =>
+          e.folded ? EPHEMERAL : e.port === undefined ? undefined : String(e.port);
+        const p = new Point('nstat')
+          .tag('hosts', safeTagValue(identity.host, 'unknown'))
+          .tag('interface', safeTagValue(iface, 'unknown'));
+        if (identity.pod) p.tag('pod', safeTagValue(identity.pod, 'unknown'));
+        if (identity.namespace) p.tag('namespace', safeTagValue(identity.namespace, 'unknown'));
+        if (identity.node) p.tag('node', safeTagValue(identity.node, 'unknown'));
+        p.tag('receiver', safeTagValue(named.destinationName, flow.destination.address))
+          .tag('receiverIp', flow.destination.address)
+          .tag('sender', safeTagValue(named.sourceName, flow.source.address))
+          .tag('senderIp', flow.source.address);
+        const rp = port(flow.destination);
+        if (rp !== undefined) p.tag('receiverPort', rp);
+        const sp = port(flow.source);
+        if (sp !== undefined) p.tag('senderPort', sp);
+        p.floatField('sendRate', flow.sent.rates.last10s)
+          .floatField('receiveRate', flow.received.rates.last10s)
+          .intField('sentBytes', Math.round(flow.sent.cumulativeBytes))
+          .intField('receivedBytes', Math.round(flow.received.cumulativeBytes))
+          .timestamp(TIME);
+        reference = p;
+      } catch (err) {
+        reference = err as Error;
+      }
+      if (reference instanceof Error) {
+        expect(() => buildPoints([named], ctx), reference.message).toThrow(reference.message);
+        continue;
+      }
+      const [point] = buildPoints([named], ctx);
+      for (const s of settings) {
+        expect(point!.toLineProtocol(s), JSON.stringify({ named, identity, iface })).toBe(
+          reference.toLineProtocol(s),
+        );
+      }
+      // Changed after it was made: still the client's line.
+      point!.tag('sender', 'changed').floatField('extra', 1);
+      reference.tag('sender', 'changed').floatField('extra', 1);
+      expect(point!.toLineProtocol()).toBe(reference.toLineProtocol());
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from '../helpers/prng.js';
 import { MAX_TAG_LENGTH, safeTagValue } from '../../src/sink/tag-value.js';
 
 // safeTagValue skips its slow path (Array.from over code points) when nothing needs replacing
@@ -12,17 +13,6 @@ function reference(value: string, fallback: string): string {
     .join('')
     .trim();
   return cleaned === '' ? fallback : cleaned;
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const PIECES = [
