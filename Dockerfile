@@ -29,6 +29,6 @@ ENV NODE_ENV=production
 # (as the bundle's shebang sets it; see scripts/bundle.mjs).
 ENV MALLOC_MMAP_THRESHOLD_=32768
 USER node
-# The bundle's shebang flags, spelled out (see scripts/bundle.mjs).
-ENTRYPOINT ["node", "--max-semi-space-size=1", "/app/nstats.mjs"]
+# As the bundle's shebang runs it (see scripts/bundle.mjs).
+ENTRYPOINT ["node", "/app/nstats.mjs"]
 CMD ["run"]

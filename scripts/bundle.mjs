@@ -7,12 +7,15 @@
 // 95 MB RSS unbundled and 85 MB bundled on this machine, 82 MB with the flag below (see the
 // README, "Memory"; `node bench/rss.mjs`).
 //
-// The shebang passes --max-semi-space-size=1 (MB): V8's young generation otherwise grows to tens
-// of MB between two scavenges; nstats' per-cycle garbage is small, so a small one costs little CPU.
-// It also sets MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves blocks of 32 KiB and more
-// with their own mmap, returned to the system when freed, instead of raising its threshold and
-// keeping freed memory in its heap (idle RSS of `nstats run` 80.0 -> 72.6 MB, anon 30.1 -> 23.0 MB;
-// no CPU difference measured on a 10,000-flow `nstats once`).
+// The shebang sets MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves blocks of 32 KiB and
+// more with their own mmap, returned to the system when freed, instead of raising its threshold
+// and keeping freed memory in its heap (idle RSS of `nstats run` -5 to -7 MB; no CPU difference
+// measured on a 10,000-flow `nstats once`).
+// It leaves V8's young generation at its default size. An earlier build capped it at 1 MB
+// (--max-semi-space-size=1): 3 MB less idle RSS and 40 MB less at a 10,000-flow peak, but a
+// 1,000-flow cycle (parse, points, line protocol) then took 6.2 ms of CPU instead of 2.7 ms: the
+// cycle's objects outlive several scavenges and get copied and promoted (8 MB: 3.0 ms). See the
+// README, "Memory", and bench/README.md.
 import { writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
@@ -44,7 +47,7 @@ function builtinsThroughRequire() {
   };
 }
 
-const SHEBANG = '#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node --max-semi-space-size=1';
+const SHEBANG = '#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node';
 
 const result = await build({
   entryPoints: ['dist/cli/main.js'],

@@ -64,7 +64,7 @@ start_nstats() {
   env -i PATH="$PATH" NSTATS_ENV_FILE=/nonexistent NSTATS_INTERFACE=lo NSTATS_IFTOP_PATH="$work/iftop" \
     NSTATS_SCHEDULE='* * * * * *' NSTATS_DNS=false NSTATS_HOSTNAME=web-0 INFLUX="127.0.0.1:$http" \
     IDB=nstats_outage NSTATS_SPOOL_DIR="$work/spool" NSTATS_SPOOL_MAX_MB="$cap" NSTATS_HEALTH_PORT="$health" NSTATS_HEALTH_HOST=127.0.0.1 \
-    MALLOC_MMAP_THRESHOLD_=32768 "$node" --max-semi-space-size=1 dist/nstats.mjs run 2>>"$work/nstats-$1.log" >/dev/null &
+    MALLOC_MMAP_THRESHOLD_=32768 "$node" dist/nstats.mjs run 2>>"$work/nstats-$1.log" >/dev/null &
   nst=$!
   until metric 'nstats_cycles_total{result="ok"}' >/dev/null 2>&1 && [ -n "$(metric 'nstats_cycles_total{result="ok"}')" ]; do sleep 0.2; done
 }

@@ -36,7 +36,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 log=$(mktemp)
 start=$(date +%s.%N)
 /usr/bin/time -f '%U %S %M' -o "$log.time" env -i PATH="$PATH" NSTATS_ENV_FILE=/nonexistent NSTATS_INTERFACE="$a" \
-  NSTATS_DNS=false NSTATS_SCHEDULE='*/15 * * * * *' MALLOC_MMAP_THRESHOLD_=32768 "$node" --max-semi-space-size=1 dist/nstats.mjs run --max-cycles "$cycles" >"$log.out" 2>"$log" &
+  NSTATS_DNS=false NSTATS_SCHEDULE='*/15 * * * * *' MALLOC_MMAP_THRESHOLD_=32768 "$node" dist/nstats.mjs run --max-cycles "$cycles" >"$log.out" 2>"$log" &
 runner=$!
 sleep 1
 pid=$(pgrep -n -f "dist/nstats.mjs run --max-cycles $cycles")

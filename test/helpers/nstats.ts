@@ -8,8 +8,8 @@ export const NSTATS = fileURLToPath(new URL('../../dist/nstats.mjs', import.meta
 let shebang: { env: Record<string, string>; flags: string[] } | undefined;
 
 /**
- * The bundle's shebang (`#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node
- * --max-semi-space-size=1`): the environment it sets and the Node flags it passes.
+ * The bundle's shebang (`#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node`): the environment
+ * it sets and the Node flags it passes (none now; scripts/bundle.mjs says why).
  */
 function readShebang(): { env: Record<string, string>; flags: string[] } {
   if (shebang) return shebang;

@@ -161,7 +161,7 @@ describe('stopping nstats never leaves iftop behind', () => {
   it('a closed stdout pipe (`nstats --help | head -c 10`) is not an error', async () => {
     // head exits after 10 bytes; the help's later writes then hit EPIPE (most runs, not all: 5 tries).
     // The bundle runs as a program here, through its own shebang (`env -S MALLOC_MMAP_THRESHOLD_=32768
-    // node --max-semi-space-size=1`, node = the Node 24 first on PATH).
+    // node`, node = the Node 24 first on PATH).
     for (let i = 0; i < 5; i++) {
       const r = await execa('sh', ['-c', `"${NSTATS}" --help | head -c 10`], {
         reject: false,
