@@ -25,6 +25,17 @@ const END = /^={10,}\s*$/;
 const LISTENING = /^Listening on (\S+)\s*$/;
 const SENT_LINE = /^\s*(\d+)\s+(\S+)\s+=>\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$/;
 const RECEIVED_LINE = /^\s+(\S+)\s+<=\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$/;
+/**
+ * A "=>" line and its "<=" line, read in one go from the text where a line starts (sticky): the
+ * two patterns above with `\s` as `[^\S\n]` (a line's whitespace, CR included, as `\s*$` takes a
+ * CR before the newline), then the newline, or the end of the text after the second line. It
+ * matches where both lines would match their own pattern.
+ */
+const FLOW_PAIR = new RegExp(
+  String.raw`[^\S\n]*(\d+)[^\S\n]+(\S+)[^\S\n]+=>[^\S\n]+(\S+)[^\S\n]+(\S+)[^\S\n]+(\S+)[^\S\n]+(\S+)[^\S\n]*\n` +
+    String.raw`[^\S\n]+(\S+)[^\S\n]+<=[^\S\n]+(\S+)[^\S\n]+(\S+)[^\S\n]+(\S+)[^\S\n]+(\S+)[^\S\n]*(?:\n|$)`,
+  'y',
+);
 const TOTAL_LINES: ReadonlyArray<[RegExp, keyof TotalsDraft]> = [
   [/^Total send rate:\s+(\S+)\s+(\S+)\s+(\S+)\s*$/, 'sendRate'],
   [/^Total receive rate:\s+(\S+)\s+(\S+)\s+(\S+)\s*$/, 'receiveRate'],
@@ -317,25 +328,77 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
 
   // Lines end with "\n" or "\r\n", as text.split(/\r?\n/) would cut them; a trailing newline
   // leaves no line of its own. Cut one at a time: no array of every line.
+  /** A line's text as the loop below cuts it: its CR is dropped when a newline follows. */
+  const lineText = (from: number, to: number): string =>
+    text.slice(from, to < text.length && to > from && text.charCodeAt(to - 1) === 0x0d ? to - 1 : to);
+  const reportError = (line: number, raw: string, err: unknown): void =>
+    // Only FieldError is expected here; anything else is still reported, never thrown.
+    report(line, raw, err instanceof FieldError ? err.message : `unexpected: ${String(err)}`);
+
   let n = 0;
   let last = '';
+  // Where the last line was read as the second of a pair, its place (its text is cut only if needed).
+  let lastFrom = -1;
+  let lastTo = 0;
   let from = 0;
   while (from < text.length) {
+    if (current && !pending) {
+      // Most of a table: a "=>" line and its "<=" line. Read together, they do what readLine()
+      // does with each (the same flow, the same issues, the same state after), in one match.
+      FLOW_PAIR.lastIndex = from;
+      const m = FLOW_PAIR.exec(text);
+      if (m) {
+        const end = FLOW_PAIR.lastIndex;
+        const first = text.indexOf('\n', from);
+        const second = end < text.length || text.charCodeAt(end - 1) === 0x0a ? end - 1 : end;
+        const n1 = ++n;
+        const n2 = ++n;
+        let head: { rank: number; source: Endpoint; sent: DirectionStats } | undefined;
+        try {
+          head = {
+            rank: Number(m[1]),
+            source: source(m[2] ?? ''),
+            sent: direction(SENT, m[3] ?? '', m[4] ?? '', m[5] ?? '', m[6] ?? ''),
+          };
+        } catch (err) {
+          // Its "<=" line is then skipped without a second report.
+          reportError(n1, lineText(from, first), err);
+        }
+        if (head) {
+          try {
+            current.flows.push({
+              rank: head.rank,
+              source: head.source,
+              destination: destination(m[7] ?? ''),
+              sent: head.sent,
+              received: direction(RECEIVED, m[8] ?? '', m[9] ?? '', m[10] ?? '', m[11] ?? ''),
+            });
+          } catch (err) {
+            reportError(n2, lineText(first + 1, second), err);
+          }
+        }
+        skipReceived = false;
+        lastFrom = first + 1;
+        lastTo = second;
+        from = second + 1;
+        continue;
+      }
+    }
     const newline = text.indexOf('\n', from);
     const to = newline < 0 ? text.length : newline;
     const crlf = newline >= 0 && to > from && text.charCodeAt(to - 1) === 0x0d;
     const raw = text.slice(from, crlf ? to - 1 : to);
     n++;
     last = raw;
+    lastFrom = -1;
     try {
       readLine(raw, n);
     } catch (err) {
-      // Only FieldError is expected here; anything else is still reported, never thrown.
-      report(n, raw, err instanceof FieldError ? err.message : `unexpected: ${String(err)}`);
+      reportError(n, raw, err);
     }
     from = to + 1;
   }
-  if (current) close(n, last, false);
+  if (current) close(n, lastFrom >= 0 ? lineText(lastFrom, lastTo) : last, false);
 
   return iface === undefined ? { snapshots, issues } : { interface: iface, snapshots, issues };
 }

@@ -135,6 +135,31 @@ describe('parseIftop is the reference parser, faster', () => {
     }
     for (const text of ['', '\n', '\r\n', 'a', 'a\n\n', 'a\r\r\n', '\r', ' \n\t\n'])
       expectSameParse(text, json(text));
+    // A flow's two lines at the end of the text, with and without newline, CRs, odd spaces.
+    const heading =
+      '   # Host name (port/service if enabled)            last 2s   last 10s   last 40s cumulative\n';
+    const sent =
+      '   1 10.0.0.1                                 =>     1.50Kb     2.00Kb     3.00Kb     4.00KB';
+    const received =
+      '     10.0.0.2                                 <=       10b        20b        30b        40B';
+    for (const [a, b] of [
+      ['\n', ''],
+      ['\n', '\n'],
+      ['\r\n', '\r'],
+      ['\r\n', '\r\n'],
+      ['\r\r\n', '\r\r'],
+      ['\u00a0\n', '\u2028'],
+      ['\n\n', '\n'],
+      ['\n', '\n\r'],
+      ['\t\n', ' \t\n   2 x'],
+    ] as const) {
+      expectSameParse(`${heading}${sent}${a}${received}${b}`, json([a, b]));
+      expectSameParse(`${heading}${sent.replace('1.50Kb', '1.5.0Kb')}${a}${received}${b}`, json([a, b, 1]));
+      expectSameParse(
+        `${heading}${sent}${a}${received.replace('10.0.0.2', '10.0.0.256')}${b}`,
+        json([a, b, 2]),
+      );
+    }
   });
 
   it('on 1,500 seeded mutations of the fixtures', () => {
