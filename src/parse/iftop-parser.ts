@@ -353,24 +353,24 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
         const second = end < text.length || text.charCodeAt(end - 1) === 0x0a ? end - 1 : end;
         const n1 = ++n;
         const n2 = ++n;
-        let head: { rank: number; source: Endpoint; sent: DirectionStats } | undefined;
+        let rank = 0;
+        let from1: Endpoint | undefined;
+        let sent: DirectionStats | undefined;
         try {
-          head = {
-            rank: Number(m[1]),
-            source: source(m[2] ?? ''),
-            sent: direction(SENT, m[3] ?? '', m[4] ?? '', m[5] ?? '', m[6] ?? ''),
-          };
+          rank = Number(m[1]);
+          from1 = source(m[2] ?? '');
+          sent = direction(SENT, m[3] ?? '', m[4] ?? '', m[5] ?? '', m[6] ?? '');
         } catch (err) {
           // Its "<=" line is then skipped without a second report.
           reportError(n1, lineText(from, first), err);
         }
-        if (head) {
+        if (from1 && sent) {
           try {
             current.flows.push({
-              rank: head.rank,
-              source: head.source,
+              rank,
+              source: from1,
               destination: destination(m[7] ?? ''),
-              sent: head.sent,
+              sent,
               received: direction(RECEIVED, m[8] ?? '', m[9] ?? '', m[10] ?? '', m[11] ?? ''),
             });
           } catch (err) {

@@ -88,7 +88,8 @@ function intText(value: number): string | undefined {
  */
 class FlowPoint extends LinePoint {
   private values: FlowValues | undefined;
-  private readonly texts: readonly [string, string, string, string];
+  /** The line without its time, while the point is as made. */
+  private body = '';
 
   constructor(
     private readonly sharedTags: SharedTags,
@@ -115,11 +116,16 @@ class FlowPoint extends LinePoint {
       values.senderPort === ''
     ) {
       // The ordinary way: the client's errors for bad values, LinePoint's for odd tags.
-      this.texts = ['', '', '', ''];
       this.asLinePoint();
       return;
     }
-    this.texts = [receiveRate, receivedBytes, sendRate, sentBytes];
+    const v = values;
+    const receiverPort = v.receiverPort === undefined ? '' : `,receiverPort=${escapeTag(v.receiverPort)}`;
+    const senderPort = v.senderPort === undefined ? '' : `,senderPort=${escapeTag(v.senderPort)}`;
+    this.body =
+      `${sharedTags.prefix(MEASUREMENT)},receiver=${escapeTag(v.receiver)},receiverIp=${escapeTag(v.receiverIp)}${receiverPort}` +
+      `,sender=${escapeTag(v.sender)},senderIp=${escapeTag(v.senderIp)}${senderPort}` +
+      ` receiveRate=${receiveRate},receivedBytes=${receivedBytes},sendRate=${sendRate},sentBytes=${sentBytes}`;
   }
 
   /** This point as an ordinary LinePoint: the flow's tags and fields set one by one. */
@@ -176,18 +182,11 @@ class FlowPoint extends LinePoint {
   }
 
   override toLineProtocol(settings?: Partial<PointSettings>): string | undefined {
-    const v = this.values;
-    if (!v || settings?.defaultTags) {
+    if (!this.values || settings?.defaultTags) {
       this.asLinePoint();
       return super.toLineProtocol(settings);
     }
-    const [receiveRate, receivedBytes, sendRate, sentBytes] = this.texts;
-    const receiverPort = v.receiverPort === undefined ? '' : `,receiverPort=${escapeTag(v.receiverPort)}`;
-    const senderPort = v.senderPort === undefined ? '' : `,senderPort=${escapeTag(v.senderPort)}`;
-    const line =
-      `${this.sharedTags.prefix(MEASUREMENT)},receiver=${escapeTag(v.receiver)},receiverIp=${escapeTag(v.receiverIp)}${receiverPort}` +
-      `,sender=${escapeTag(v.sender)},senderIp=${escapeTag(v.senderIp)}${senderPort}` +
-      ` receiveRate=${receiveRate},receivedBytes=${receivedBytes},sendRate=${sendRate},sentBytes=${sentBytes}`;
+    const line = this.body;
     const time = settings?.convertTime
       ? settings.convertTime(this.pointTime)
       : convertTimeToNanos(this.pointTime);
