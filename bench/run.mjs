@@ -29,8 +29,8 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 
 // nstats is measured in this process, so this process runs as nstats ships: with the Node flags
 // and environment of the bundle's shebang (`env -S MALLOC_MMAP_THRESHOLD_=32768 node`). Flags
-// matter: with --max-semi-space-size=1, which an earlier build shipped, a 1,000-flow cycle took
-// 2.3 times the CPU (see bench/README.md). The seed's children get cron's
+// matter: with --max-semi-space-size=1, which an earlier build shipped, a 1,000-flow cycle takes
+// twice the CPU (see bench/README.md). The seed's children get cron's
 // environment (SEED_ENV), not this one.
 const SHEBANG = readFileSync(join(HERE, '..', 'dist', 'nstats.mjs'), 'utf8').split('\n', 1)[0];
 const SHEBANG_WORDS = SHEBANG.split(' ').slice(2);
@@ -246,7 +246,7 @@ console.log(
     .map(([k, v]) => `${k}=${v} `)
     .join(
       '',
-    )}node ${process.execArgv.join(' ')}) | ${awkVersion} (${AWK}) | ${firstLine(PYTHON, ['--version'])} (${PYTHON}) | ${firstLine('bash', ['--version']).replace(/^GNU bash, version (\S+).*/, 'bash $1')}`,
+    )}${['node', ...process.execArgv].join(' ')}) | ${awkVersion} (${AWK}) | ${firstLine(PYTHON, ['--version'])} (${PYTHON}) | ${firstLine('bash', ['--version']).replace(/^GNU bash, version (\S+).*/, 'bash $1')}`,
 );
 console.log(
   `checks passed: every capture (${Object.values(captures)

@@ -12,10 +12,9 @@
 // and keeping freed memory in its heap (idle RSS of `nstats run` -5 to -7 MB; no CPU difference
 // measured on a 10,000-flow `nstats once`).
 // It leaves V8's young generation at its default size. An earlier build capped it at 1 MB
-// (--max-semi-space-size=1): 3 MB less idle RSS and 40 MB less at a 10,000-flow peak, but a
-// 1,000-flow cycle (parse, points, line protocol) then took 6.2 ms of CPU instead of 2.7 ms: the
-// cycle's objects outlive several scavenges and get copied and promoted (8 MB: 3.0 ms). See the
-// README, "Memory", and bench/README.md.
+// (--max-semi-space-size=1): 3 MB less idle RSS and 35 MB less at a 10,000-flow peak, but a
+// 1,000-flow cycle (parse, points, line protocol) then takes 4.8 ms of CPU instead of 2.4 ms: the
+// cycle's objects outlive several scavenges and get copied and promoted. See the README, "Memory".
 import { writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
