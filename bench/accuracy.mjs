@@ -19,6 +19,7 @@ import { availableParallelism, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupAll, createNet, ifCounters, onCleanup, spawnTracked } from './lib-netns.mjs';
+import { shebangOf } from './shebang.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SEED = join(HERE, 'seed');
@@ -173,7 +174,7 @@ async function main() {
     SHELL: '/bin/bash',
     PYTHONPATH: noDns,
   };
-  const nodeFlags = readFileSync(NSTATS, 'utf8').slice(0, 200).split('\n')[0].split(' ').slice(3);
+  const shipped = shebangOf(NSTATS); // nstats runs as its shebang runs it
 
   try {
     // 1. Networks, sinks, route checks.
@@ -252,9 +253,10 @@ async function main() {
           NSTATS_SCHEDULE: '* * * * *',
           NSTATS_DNS: 'false',
           NSTATS_IFTOP_PATH: IFTOP,
+          ...shipped.env,
         };
         const io = collect(
-          spawnTracked(process.execPath, [...nodeFlags, NSTATS, 'run'], {
+          spawnTracked(process.execPath, [...shipped.flags, NSTATS, 'run'], {
             env,
             stdio: ['ignore', 'pipe', 'pipe'],
           }),

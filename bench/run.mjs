@@ -24,6 +24,7 @@ import { parseIftop } from '../dist/parse/iftop-parser.js';
 import { syntheticCapture } from './gen-capture.mjs';
 import { nstatsCycle } from './nstats-cycle.mjs';
 import { runRss } from './rss.mjs';
+import { shebangOf } from './shebang.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -32,12 +33,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 // matter: with --max-semi-space-size=1, which an earlier build shipped, a 1,000-flow cycle takes
 // twice the CPU (see bench/README.md). The seed's children get cron's
 // environment (SEED_ENV), not this one.
-const SHEBANG = readFileSync(join(HERE, '..', 'dist', 'nstats.mjs'), 'utf8').split('\n', 1)[0];
-const SHEBANG_WORDS = SHEBANG.split(' ').slice(2);
-const SHEBANG_NODE = SHEBANG_WORDS.indexOf('node');
-if (SHEBANG_NODE < 0) throw new Error(`dist/nstats.mjs: no node in its shebang: ${SHEBANG}`);
-const SHIPPED_FLAGS = SHEBANG_WORDS.slice(SHEBANG_NODE + 1);
-const SHIPPED_ENV = Object.fromEntries(SHEBANG_WORDS.slice(0, SHEBANG_NODE).map((w) => w.split(/=(.*)/s, 2)));
+const { env: SHIPPED_ENV, flags: SHIPPED_FLAGS } = shebangOf(join(HERE, '..', 'dist', 'nstats.mjs'));
 if (process.env.NSTATS_BENCH_SHIPPED !== '1') {
   const r = spawnSync(
     process.execPath,
