@@ -336,9 +336,8 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
     report(line, raw, err instanceof FieldError ? err.message : `unexpected: ${String(err)}`);
 
   let n = 0;
-  let last = '';
-  // Where the last line was read as the second of a pair, its place (its text is cut only if needed).
-  let lastFrom = -1;
+  // Where the last line read is (its text is cut only if a snapshot is left open at the end).
+  let lastFrom = 0;
   let lastTo = 0;
   let from = 0;
   while (from < text.length) {
@@ -386,11 +385,10 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
     }
     const newline = text.indexOf('\n', from);
     const to = newline < 0 ? text.length : newline;
-    const crlf = newline >= 0 && to > from && text.charCodeAt(to - 1) === 0x0d;
-    const raw = text.slice(from, crlf ? to - 1 : to);
+    const raw = lineText(from, to);
     n++;
-    last = raw;
-    lastFrom = -1;
+    lastFrom = from;
+    lastTo = to;
     try {
       readLine(raw, n);
     } catch (err) {
@@ -398,7 +396,7 @@ export function parseIftop(text: string, options: ParseOptions = {}): ParseResul
     }
     from = to + 1;
   }
-  if (current) close(n, lastFrom >= 0 ? lineText(lastFrom, lastTo) : last, false);
+  if (current) close(n, lineText(lastFrom, lastTo), false);
 
   return iface === undefined ? { snapshots, issues } : { interface: iface, snapshots, issues };
 }
