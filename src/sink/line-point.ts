@@ -73,7 +73,7 @@ export class LinePoint extends Point {
   // replaced here; so tag() records the tags here only (the client's own stay empty).
   private measurementName: string | undefined;
   private readonly tagValues: Record<string, string> = {};
-  protected pointTime: Date | number | string | undefined;
+  private pointTime: Date | number | string | undefined;
 
   /** `shared`: tags as if set with `tag()` first (a tag set on the point wins). */
   constructor(
@@ -138,10 +138,15 @@ export class LinePoint extends Point {
       const all = { ...settings?.defaultTags, ...this.shared.values, ...this.tagValues };
       head = escapeMeasurement(this.measurementName) + tagsLine(all, sortKeys(all));
     }
+    return this.withTime(`${head} ${fields}`, settings);
+  }
+
+  /** A line without its time, and the time as the client writes it (when there is one). */
+  protected withTime(line: string, settings?: Partial<PointSettings>): string {
     const time = settings?.convertTime
       ? settings.convertTime(this.pointTime)
       : convertTimeToNanos(this.pointTime);
-    return time !== undefined ? `${head} ${fields} ${time}` : `${head} ${fields}`;
+    return time !== undefined ? `${line} ${time}` : line;
   }
 }
 

@@ -1,4 +1,4 @@
-import { convertTimeToNanos, type Point, type PointSettings } from '@influxdata/influxdb-client';
+import type { Point, PointSettings } from '@influxdata/influxdb-client';
 import { counterDelta, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { IdentityConfig } from '../config/config.js';
 import type { Flow, Snapshot } from '../parse/types.js';
@@ -186,11 +186,7 @@ class FlowPoint extends LinePoint {
       this.asLinePoint();
       return super.toLineProtocol(settings);
     }
-    const line = this.body;
-    const time = settings?.convertTime
-      ? settings.convertTime(this.pointTime)
-      : convertTimeToNanos(this.pointTime);
-    return time !== undefined ? `${line} ${time}` : line;
+    return this.withTime(this.body, settings);
   }
 }
 
