@@ -1,6 +1,7 @@
 // How the bundle runs itself: the environment assignments and Node flags of dist/nstats.mjs's
 // shebang (`#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node`), so that the bench starts or
-// measures nstats as `./nstats.mjs` would run. (test/helpers/nstats.ts does the same for tests.)
+// measures nstats as `./nstats.mjs` would run. test/helpers/nstats.ts uses it too (its types:
+// shebang.d.mts).
 import { readFileSync } from 'node:fs';
 
 /** `{ env, flags }` of the shebang of `file` (the built bundle). */

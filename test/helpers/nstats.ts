@@ -1,6 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { shebangOf } from '../../bench/shebang.mjs';
 
 /** The built CLI as it ships: the bundle (npm test builds it first). */
 export const NSTATS = fileURLToPath(new URL('../../dist/nstats.mjs', import.meta.url));
@@ -9,19 +9,11 @@ let shebang: { env: Record<string, string>; flags: string[] } | undefined;
 
 /**
  * The bundle's shebang (`#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=32768 node`): the environment
- * it sets and the Node flags it passes (none now; scripts/bundle.mjs says why).
+ * it sets and the Node flags it passes (none now; scripts/bundle.mjs says why), read as the bench
+ * reads it.
  */
 function readShebang(): { env: Record<string, string>; flags: string[] } {
-  if (shebang) return shebang;
-  const words = readFileSync(NSTATS, 'utf8').slice(0, 300).split('\n')[0]!.split(' ').slice(2);
-  const node = words.indexOf('node');
-  if (node < 0) throw new Error(`${NSTATS}: no node in its shebang`);
-  const env: Record<string, string> = {};
-  for (const w of words.slice(0, node)) {
-    const eq = w.indexOf('=');
-    if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
-  }
-  shebang = { env, flags: words.slice(node + 1) };
+  shebang ??= shebangOf(NSTATS);
   return shebang;
 }
 
