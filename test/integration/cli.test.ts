@@ -42,6 +42,22 @@ afterAll(async () => {
 });
 
 /** UDP from the pod side to the test net's peer, long enough to outlast a 12 s capture. */
+/**
+ * Traffic for `nstats once -s 10`: it starts once `iftops` iftop processes run on the interface
+ * (and have had a second to open their capture), and outlasts their 10 s, since iftop prints its
+ * table only for a packet after them. Traffic started with the CLI for a fixed time could run out
+ * before a slow start-up reached its 10 s: no table, "no traffic seen".
+ */
+async function trafficForOnce(port: number, iftops = 1) {
+  await waitFor(
+    async () => (await iftopPids(net.hostIf)).length >= iftops,
+    15_000,
+    () => `${iftops} iftop(s) did not start`,
+  );
+  await sleep(1000);
+  return traffic(port, 13);
+}
+
 function traffic(port: number, seconds = 15) {
   return sendUdp({
     from: 'host',
@@ -307,7 +323,7 @@ describe('capture permission, for real (an unprivileged user)', () => {
     const run = nstatsVia(NET_RAW_ONLY, ['once', '-i', net.hostIf, '-s', '10', '-f', 'json'], {
       NSTATS_DNS: 'false',
     });
-    await traffic(9301);
+    await trafficForOnce(9301);
     const r = await run;
     expect(r.exitCode, String(r.stderr)).toBe(0);
     const sample = JSON.parse(String(r.stdout)) as JsonSample;
@@ -333,7 +349,7 @@ describe('the shipped bundle', () => {
         [...nodeFlags(), alone, 'once', '-i', net.hostIf, '-s', '10', '-f', 'json'],
         { reject: false, env: cliEnv({ NSTATS_DNS: 'false' }), extendEnv: false, stdin: 'ignore', cwd: dir },
       );
-      await traffic(9302);
+      await trafficForOnce(9302);
       const r = await run;
       expect(r.exitCode, String(r.stderr)).toBe(0);
       const sample = JSON.parse(String(r.stdout)) as JsonSample;
@@ -350,9 +366,7 @@ describe('nstats once: progress only on a terminal', () => {
   it('shows "capturing on IF" and the table on a terminal; no progress text when piped', async () => {
     const onTty = nstatsOnTerminal(['once', '-i', net.hostIf, '-s', '10'], { NSTATS_DNS: 'false' });
     const piped = nstats(['once', '-i', net.hostIf, '-s', '10'], { NSTATS_DNS: 'false' });
-    // Longer than the 12 s capture plus two CLI start-ups under a pseudo-terminal, even on a busy
-    // machine: iftop prints its table only for a packet after its 12 s.
-    await traffic(9302, 18);
+    await trafficForOnce(9302, 2);
     const [t, p] = await Promise.all([onTty, piped]);
 
     // What the terminal shows, minus cursor movements and colours (the table follows the
