@@ -13,6 +13,28 @@ const TABLE_END = /^={20,}\s*$/;
 /** A table longer than this (bytes) without its closing rule is not iftop's: dropped, reported. */
 const MAX_TABLE_BYTES = 4 * 1024 * 1024;
 
+/** iftop's slot length: it closes a slot when a whole-second clock has moved on this much. */
+const SLOT_SECONDS = 2;
+
+/** The key iftop answers with one table, and nothing else (its "update"). */
+const UPDATE_KEY = 'u';
+
+/** How long closeSlot() waits for iftop's table after the key. */
+const KEY_REPLY_MS = 500;
+
+/**
+ * A table identical to the one before it, arriving this soon after the key, is iftop's reprint of
+ * that table (the key came before its slot was due), not a new slot: dropped. iftop answers a key
+ * at once; the window also covers a table that was on its way when the key went out.
+ */
+const REPRINT_WINDOW_MS = 250;
+
+/**
+ * The one line of a table that iftop reads live when it prints (its running byte counters, not
+ * the slot's): a reprint differs from the original there when packets came in between.
+ */
+const LIVE_LINE = /^Cumulative \(sent\/received\/total\):.*$/m;
+
 export interface IftopStreamOptions {
   readonly interface: string;
   readonly flowLimit: number;
@@ -26,6 +48,8 @@ export interface IftopStreamOptions {
   readonly onIssues?: (issues: readonly ParseIssue[]) => void;
   /** iftop exited without stop() being called: a CaptureError saying why. */
   readonly onExit: (error: CaptureError) => void;
+  /** How iftop's stdout is made line-buffered; default lineBuffering(). */
+  readonly buffering?: ReturnType<typeof lineBuffering>;
 }
 
 /**
@@ -66,15 +90,26 @@ export function streamArgs(o: Pick<IftopStreamOptions, 'interface' | 'flowLimit'
  * One long-running `iftop -t` (continuous mode). iftop prints a table at each of its 2 s slot
  * rotations, which happen only when a packet arrives, and never flushes stdout: coreutils'
  * libstdbuf makes it line-buffered (see lineBuffering()), so every line comes through the pipe
- * at once. Its stdin is a pipe that
- * stays open (iftop reads keys from it and must not see end-of-file). stop() sends SIGINT, and
- * SIGKILL after the grace; `setpriv --pdeathsig SIGKILL` makes it die with nstats.
+ * at once. Its stdin is a pipe that stays open: iftop reads keys from it and must not see
+ * end-of-file. The `u` key makes it rotate and print the open slot when one is due, so the bytes
+ * at the end of a burst are not left unprinted until the next packet (or lost at stop): see
+ * closeSlot(). stop() closes the slot, then sends SIGINT, and SIGKILL after the grace;
+ * `setpriv --pdeathsig SIGKILL` makes it die with nstats.
  */
 export class IftopStream {
   readonly command: string;
   private child: ResultPromise | undefined;
   private stopping = false;
   private exited: Promise<void> | undefined;
+  /** Keys work only when tables come through at once: a block-buffered reprint could not be told. */
+  private keysWork = false;
+  /** When iftop last rotated (its start, or the arrival of its last table), ms since the epoch. */
+  private lastRotationAt = 0;
+  private lastTable = '';
+  private reprintUntil = 0;
+  private tableWaiters: Array<() => void> = [];
+  /** Tables dropped as reprints of the one before (answers to a key that came too early). */
+  reprints = 0;
 
   constructor(private readonly options: IftopStreamOptions) {
     const iftop = options.iftopPath ?? 'iftop';
@@ -91,7 +126,10 @@ export class IftopStream {
     this.stopping = false;
     const iftop = this.options.iftopPath ?? 'iftop';
     const args = streamArgs(this.options);
-    const buffering = lineBuffering();
+    const buffering = this.options.buffering ?? lineBuffering();
+    this.keysWork = buffering.prefix.length > 0 || Object.keys(buffering.env).length > 0;
+    this.lastRotationAt = Date.now();
+    this.lastTable = '';
     const setpriv = findOnPath('setpriv');
     const argv = [...buffering.prefix, iftop, ...args];
     const [file, rest] = setpriv
@@ -106,6 +144,8 @@ export class IftopStream {
       maxBuffer: { stderr: 64 * 1024 },
     });
     this.child = child;
+    // A key written as iftop exits fails with EPIPE; the exit itself is reported below.
+    child.stdin?.on('error', () => undefined);
     let table: string[] = [];
     let size = 0;
     const lines = createInterface({ input: child.stdout });
@@ -114,12 +154,10 @@ export class IftopStream {
       table.push(line);
       size += line.length + 1;
       if (TABLE_END.test(line)) {
-        const parsed = parseIftop(table.join('\n'));
+        const text = table.join('\n');
         table = [];
         size = 0;
-        if (parsed.issues.length > 0) this.options.onIssues?.(parsed.issues);
-        const snapshot = parsed.snapshots.at(-1);
-        if (snapshot) this.options.onSnapshot(snapshot, new Date());
+        this.tableArrived(text);
       } else if (size > MAX_TABLE_BYTES) {
         this.options.onIssues?.([
           { line: 0, raw: table[0]?.slice(0, 200) ?? '', reason: `no end of table after ${size} bytes` },
@@ -147,10 +185,68 @@ export class IftopStream {
     });
   }
 
-  /** SIGINT, then SIGKILL after the grace; resolves when iftop is gone. */
-  async stop(): Promise<void> {
+  private tableArrived(text: string): void {
+    const now = Date.now();
+    const waiters = this.tableWaiters;
+    this.tableWaiters = [];
+    for (const resolve of waiters) resolve();
+    const comparable = text.replace(LIVE_LINE, '');
+    if (now <= this.reprintUntil && comparable === this.lastTable) {
+      this.reprints++;
+      return;
+    }
+    this.lastTable = comparable;
+    this.lastRotationAt = now;
+    const parsed = parseIftop(text);
+    if (parsed.issues.length > 0) this.options.onIssues?.(parsed.issues);
+    const snapshot = parsed.snapshots.at(-1);
+    if (snapshot) this.options.onSnapshot(snapshot, new Date(now));
+  }
+
+  /**
+   * Makes iftop print its open slot now, so the bytes since its last table are counted before a
+   * period is taken or iftop is stopped. iftop closes a slot when its whole-second clock has moved
+   * 2 s past the last rotation and a packet arrives, or a key is read: after the last packet of a
+   * burst, the slot stays open until the next packet, however late. The `u` key makes iftop
+   * rotate and print if a slot is due, and otherwise reprint its last table (with its live
+   * cumulative line up to date), which is dropped.
+   *
+   * Without `waitUntil` the key is sent only if a slot is due now. With it, closeSlot waits for
+   * the slot to be due (2 s at most, and not past `waitUntil`, ms since the epoch). Resolves once
+   * iftop's table came, or after 500 ms.
+   */
+  async closeSlot(waitUntil?: number): Promise<void> {
+    const child = this.child;
+    if (!child || !this.keysWork || !child.stdin?.writable) return;
+    // lastRotationAt is when the table arrived, at or after iftop's rotation: a slot is due from
+    // 2 whole seconds after it (iftop compares whole seconds), perhaps a second later than needed.
+    const dueAt = (Math.floor(this.lastRotationAt / 1000) + SLOT_SECONDS) * 1000;
+    const wait = dueAt - Date.now();
+    if (wait > 0) {
+      if (waitUntil === undefined || Date.now() + wait > waitUntil) return;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.child !== child || !child.stdin?.writable) return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const replied = new Promise<void>((resolve) => {
+      this.tableWaiters.push(resolve);
+      timer = setTimeout(resolve, KEY_REPLY_MS);
+    });
+    this.reprintUntil = Date.now() + REPRINT_WINDOW_MS;
+    child.stdin.write(UPDATE_KEY, () => undefined);
+    await replied;
+    clearTimeout(timer);
+  }
+
+  /**
+   * Closes the open slot (waiting for it until `slotDeadline` at most, ms since the epoch), then
+   * SIGINT, then SIGKILL after the grace; resolves when iftop is gone.
+   */
+  async stop(slotDeadline?: number): Promise<void> {
     const child = this.child;
     if (!child) return;
+    await this.closeSlot(slotDeadline ?? Date.now() + 3000);
+    if (this.child !== child) return;
     this.stopping = true;
     child.kill('SIGINT');
     const kill = setTimeout(() => child.kill('SIGKILL'), this.options.graceMs ?? 1500);

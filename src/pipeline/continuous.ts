@@ -10,7 +10,10 @@ export interface StreamLike {
   readonly command: string;
   readonly running: boolean;
   start(): void;
-  stop(): Promise<void>;
+  /** Has iftop print its open slot (see IftopStream.closeSlot). */
+  closeSlot(waitUntil?: number): Promise<void>;
+  /** Closes the open slot (waiting until `slotDeadline` at most), then stops iftop. */
+  stop(slotDeadline?: number): Promise<void>;
 }
 
 export interface ContinuousOptions {
@@ -108,9 +111,13 @@ export class ContinuousSource {
     );
   }
 
-  /** The period since the last take (or start), ending now. */
-  async take(now = new Date()): Promise<ContinuousTake> {
-    const period = this.accumulator.drain(now);
+  /**
+   * The period since the last take (or start), ending `now` (default: once iftop has printed the
+   * slot that was open, if one was due).
+   */
+  async take(now?: Date): Promise<ContinuousTake> {
+    if (this.stream.running) await this.stream.closeSlot();
+    const period = this.accumulator.drain(now ?? new Date());
     const after = await this.readCounters();
     const before = this.counters;
     this.counters = after;
@@ -130,10 +137,13 @@ export class ContinuousSource {
     };
   }
 
-  /** Stops iftop (SIGINT, then SIGKILL) and any pending restart. */
-  async stop(): Promise<void> {
+  /**
+   * Stops iftop once it has printed its open slot (waiting for it until `deadline` at most, ms
+   * since the epoch), then SIGINT, then SIGKILL; and any pending restart.
+   */
+  async stop(deadline?: number): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
-    await this.stream.stop();
+    await this.stream.stop(deadline);
   }
 }

@@ -211,8 +211,8 @@ export class Daemon {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     await this.startingSource;
-    const now = new Date();
-    const take = await source.take(now);
+    const take = await source.take();
+    const now = take.period.end;
     for (const issue of take.issues.slice(0, 20)) {
       this.deps.log.warn({ line: issue.line, raw: issue.raw }, `parse: line skipped: ${issue.reason}`);
     }
@@ -262,7 +262,7 @@ export class Daemon {
     if (this.deps.continuous) {
       // iftop stops; what it counted since the last tick is written as one last, shorter period.
       await this.startingSource;
-      await this.deps.continuous.stop();
+      await this.deps.continuous.stop(deadline);
       await this.continuousCycle(this.deps.continuous).then(
         (report) => log.info(report, `cycle: done, ${report.points} points (the last, at stop)`),
         (err: unknown) => log.warn({ err }, `cycle: the last period at stop: ${(err as Error).message}`),

@@ -66,6 +66,9 @@ class FakeStream implements StreamLike {
     this.running = true;
     this.starts++;
   }
+  closeSlot(): Promise<void> {
+    return Promise.resolve();
+  }
   stop(): Promise<void> {
     this.running = false;
     return Promise.resolve();
