@@ -4,8 +4,8 @@
 //
 // Why: Node keeps every loaded module's source and compiles what runs. One minified bundle with
 // only the code nstats reaches loads less than ~300 separate modules: `nstats run` idle measured
-// 95 MB RSS unbundled and 85 MB bundled on this machine, 82 MB with the flag below (see the
-// README, "Memory"; `node bench/rss.mjs`).
+// 95 MB RSS unbundled and 85 MB bundled on this machine, 82 MB with the flag below (see
+// docs/memory.md; `node bench/rss.mjs`).
 //
 // The shebang sets MALLOC_MMAP_THRESHOLD_=32768: glibc's malloc then serves blocks of 32 KiB and
 // more with their own mmap, returned to the system when freed, instead of raising its threshold
@@ -14,7 +14,7 @@
 // It leaves V8's young generation at its default size. An earlier build capped it at 1 MB
 // (--max-semi-space-size=1): 3 MB less idle RSS and 35 MB less at a 10,000-flow peak, but a
 // 1,000-flow cycle (parse, points, line protocol) then takes 4.8 ms of CPU instead of 2.4 ms: the
-// cycle's objects outlive several scavenges and get copied and promoted. See the README, "Memory".
+// cycle's objects outlive several scavenges and get copied and promoted. See docs/memory.md.
 import { writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
