@@ -4,6 +4,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig, loadDotenvFile } from '../config/load.js';
 import { SETTINGS } from '../config/schema.js';
+import { createLogger } from '../log/logger.js';
 import { formatCheck, runChecks } from './check.js';
 import { onceCommand, runCommand } from './commands.js';
 
@@ -94,7 +95,7 @@ export function program(setExit: (code: number) => void): Command {
         c = config({});
       } catch (err) {
         if (err instanceof ConfigError) {
-          process.stdout.write(`FAIL config: ${err.message.replace(/\n\s*/g, '; ')}\n`);
+          process.stdout.write(`FAIL ${err.message.replace(/\n\s*/g, '; ')}\n`);
           setExit(EXIT.usage);
           return;
         }
@@ -128,15 +129,19 @@ export async function main(argv: string[]): Promise<number> {
         return EXIT.ok;
       return EXIT.usage;
     }
-    if (err instanceof ConfigError) {
+    const code = err instanceof ConfigError ? EXIT.usage : EXIT.failure;
+    if (argv[0] === 'run') {
+      // The daemon's stderr is JSON events only, also when it cannot start.
+      const message = (err instanceof Error ? err.message : String(err)).split(/\n\s*/).join('; ');
+      createLogger('info').fatal(
+        err instanceof ConfigError ? { problems: err.problems, exitCode: code } : { err, exitCode: code },
+        message,
+      );
+    } else if (err instanceof ConfigError || err instanceof CaptureError) {
       process.stderr.write(`nstats: ${err.message}\n`);
-      return EXIT.usage;
+    } else {
+      process.stderr.write(`nstats: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }
-    if (err instanceof CaptureError) {
-      process.stderr.write(`nstats: ${err.message}\n`);
-      return EXIT.failure;
-    }
-    process.stderr.write(`nstats: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    return EXIT.failure;
+    return code;
   }
 }

@@ -1,8 +1,9 @@
-import { HttpError, InfluxDB, type Point, type Transport } from '@influxdata/influxdb-client';
+import { HttpError, type Point, type Transport } from '@influxdata/influxdb-client';
 import type { InfluxConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { emptySinkStats, type DropReason, type Sink, type SinkStats } from './sink.js';
 import type { Spool, SpoolBatch } from './spool.js';
+import { HttpTransport } from './http-transport.js';
 import { toLines } from './stdout-sink.js';
 import { V1WriteTransport } from './v1-transport.js';
 
@@ -61,7 +62,8 @@ export interface InfluxSinkOptions {
 }
 
 /**
- * Writes points to InfluxDB through `@influxdata/influxdb-client`'s transport, at least once:
+ * Writes points to InfluxDB through a Transport of the `@influxdata/influxdb-client` contract
+ * (HttpTransport), at least once:
  * every batch first goes to the spool (disk or memory), and is removed only when the server has
  * acknowledged it. Delivery runs in the background, oldest first, in requests of at most
  * `batchSize` lines; failures back off (1 s doubling up to `retryMaxMs`, or the server's
@@ -106,22 +108,22 @@ export class InfluxSink implements Sink {
     this.spool = options.spool;
     this.log = options.log;
     this.now = options.now ?? Date.now;
-    const base = new InfluxDB({
+    const base = new HttpTransport({
       url: config.url,
-      timeout: config.timeoutMs,
+      timeoutMs: config.timeoutMs,
       ...(config.token ? { token: config.token } : {}),
     });
     const target = config.api === 'v1' ? (config.database ?? '') : (config.bucket ?? '');
     this.name = `influxdb ${config.api} ${config.url} ${target}`;
     this.transport =
       config.api === 'v1'
-        ? new V1WriteTransport(base.transport, {
+        ? new V1WriteTransport(base, {
             database: target,
             ...(config.retentionPolicy ? { retentionPolicy: config.retentionPolicy } : {}),
             ...(config.username ? { username: config.username } : {}),
             ...(config.password ? { password: config.password } : {}),
           })
-        : base.transport;
+        : base;
     this.writePath = `/api/v2/write?org=${encodeURIComponent(config.org)}&bucket=${encodeURIComponent(target)}&precision=${PRECISION}`;
   }
 
