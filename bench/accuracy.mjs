@@ -246,7 +246,7 @@ async function main() {
       for (const mode of ['sampled', 'continuous']) {
         const env = {
           PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-          NSTATS_ENV_FILE: '/nonexistent',
+          NSTATS_ENV_FILE: '/dev/null',
           NSTATS_INTERFACE: s.net.hostIf,
           NSTATS_MODE: mode,
           NSTATS_SAMPLE_SECONDS: '10',

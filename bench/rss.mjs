@@ -43,7 +43,7 @@ async function measure(argv, env, cycles, settleMs) {
   const child = spawn(argv[0], argv.slice(1), {
     env: {
       PATH: `${join(ROOT, 'node_modules/.bin')}:/usr/sbin:/usr/bin:/sbin:/bin`,
-      NSTATS_ENV_FILE: '/nonexistent',
+      NSTATS_ENV_FILE: '/dev/null',
       NSTATS_INTERFACE: 'lo',
       NSTATS_DNS: 'false',
       NSTATS_HOSTNAME: 'bench-0',

@@ -61,7 +61,7 @@ chmod +x "$work/iftop"
 metric() { curl -fs "http://127.0.0.1:$health/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$nst/status"; }
 start_nstats() {
-  env -i PATH="$PATH" NSTATS_ENV_FILE=/nonexistent NSTATS_INTERFACE=lo NSTATS_IFTOP_PATH="$work/iftop" \
+  env -i PATH="$PATH" NSTATS_ENV_FILE=/dev/null NSTATS_INTERFACE=lo NSTATS_IFTOP_PATH="$work/iftop" \
     NSTATS_SCHEDULE='* * * * * *' NSTATS_DNS=false NSTATS_HOSTNAME=web-0 INFLUX="127.0.0.1:$http" \
     IDB=nstats_outage NSTATS_SPOOL_DIR="$work/spool" NSTATS_SPOOL_MAX_MB="$cap" NSTATS_HEALTH_PORT="$health" NSTATS_HEALTH_HOST=127.0.0.1 \
     MALLOC_MMAP_THRESHOLD_=32768 "$node" dist/nstats.mjs run 2>>"$work/nstats-$1.log" >/dev/null &

@@ -35,7 +35,7 @@ gen=$!
 export PATH="$PWD/node_modules/.bin:$PATH"
 log=$(mktemp)
 start=$(date +%s.%N)
-/usr/bin/time -f '%U %S %M' -o "$log.time" env -i PATH="$PATH" NSTATS_ENV_FILE=/nonexistent NSTATS_INTERFACE="$a" \
+/usr/bin/time -f '%U %S %M' -o "$log.time" env -i PATH="$PATH" NSTATS_ENV_FILE=/dev/null NSTATS_INTERFACE="$a" \
   NSTATS_DNS=false NSTATS_SCHEDULE='*/15 * * * * *' MALLOC_MMAP_THRESHOLD_=32768 "$node" dist/nstats.mjs run --max-cycles "$cycles" >"$log.out" 2>"$log" &
 runner=$!
 sleep 1

@@ -9,20 +9,47 @@ import { SETTINGS, settingsSchema, type SettingName, type Settings } from './sch
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 /**
- * Reads `.env` (or the file named by NSTATS_ENV_FILE) into process.env without overriding what is
- * already set. A missing file is fine; it is optional.
+ * Reads `.env` from the working directory, or the file NSTATS_ENV_FILE names, into `env` without
+ * overriding what is already set. `.env` may be absent; a file named by NSTATS_ENV_FILE must be
+ * readable.
+ * @throws ConfigError naming NSTATS_ENV_FILE (or `.env`) when the file cannot be read.
  */
 export function loadDotenvFile(env: NodeJS.ProcessEnv = process.env): void {
-  dotenv({ path: env.NSTATS_ENV_FILE ?? '.env', processEnv: env, quiet: true, override: false });
+  const named = env.NSTATS_ENV_FILE;
+  const path = named?.trim() ?? '.env';
+  if (named !== undefined && path === '') {
+    throw new ConfigError([
+      {
+        variable: 'NSTATS_ENV_FILE',
+        value: named,
+        expected: 'is empty: name a settings file, or unset it to read .env from the working directory',
+      },
+    ]);
+  }
+  const { error } = dotenv({ path, processEnv: env, quiet: true, override: false });
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (error === undefined || (named === undefined && code === 'ENOENT')) return;
+  throw new ConfigError([
+    {
+      variable: named === undefined ? '.env' : 'NSTATS_ENV_FILE',
+      value: path,
+      expected: `expected a readable settings file (${code ?? error.message})`,
+    },
+  ]);
 }
 
 /** The variable a setting was read from: its own name, else the first alias that is set. */
 function pick(env: Environment, name: SettingName): { variable: string; value: string | undefined } {
   for (const variable of [name, ...(SETTINGS[name].aliases ?? [])]) {
     const value = env[variable];
-    if (value !== undefined && value !== '') return { variable, value };
+    if (value !== undefined) return { variable, value };
   }
   return { variable: name, value: undefined };
+}
+
+/** A variable's place in the settings table (an alias counts as its setting). */
+function order(variable: string): number {
+  return Object.values(SETTINGS).findIndex((d) => d.env === variable || d.aliases?.includes(variable));
 }
 
 function shown(name: SettingName, value: string | undefined): string | undefined {
@@ -37,14 +64,26 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
   retired(env);
   const names = Object.keys(SETTINGS) as SettingName[];
   const picked = new Map(names.map((n) => [n, pick(env, n)]));
-  const input = Object.fromEntries(names.map((n) => [n, picked.get(n)?.value]));
+  // A variable set to nothing is a mistake (a missing key in a ConfigMap, a typo), not a default:
+  // it is refused, as an unusable value would be.
+  const empty = names.filter((n) => picked.get(n)?.value?.trim() === '');
+  const input = Object.fromEntries(
+    names.map((n) => [n, empty.includes(n) ? undefined : picked.get(n)?.value]),
+  );
   const parsed = settingsSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems: ConfigProblem[] = parsed.error.issues.map((issue) => {
-      const name = String(issue.path[0]) as SettingName;
+  if (!parsed.success || empty.length > 0) {
+    const problem = (name: SettingName, expected: string): ConfigProblem => {
       const p = picked.get(name);
-      return { variable: p?.variable ?? name, value: shown(name, p?.value), expected: issue.message };
-    });
+      return { variable: p?.variable ?? name, value: shown(name, p?.value), expected };
+    };
+    const problems = [
+      ...empty.map((n) =>
+        problem(n, `is empty: set a value, or unset it for the default (${SETTINGS[n].default})`),
+      ),
+      ...(parsed.error?.issues ?? []).map((issue) =>
+        problem(String(issue.path[0]) as SettingName, issue.message),
+      ),
+    ].sort((a, b) => order(a.variable) - order(b.variable));
     throw new ConfigError(problems);
   }
   const s = parsed.data;
@@ -131,13 +170,25 @@ function secret(
   }
   try {
     const value = readFileSync(file, 'utf8').trim();
-    if (value === '')
+    if (value === '') {
       problems.push({
         variable: fileName,
         value: file,
         expected: 'expected a file holding the secret; it is empty',
       });
-    return value || undefined;
+      return undefined;
+    }
+    // The file's content must be what the variable itself would accept (never shown).
+    const checked = settingsSchema.shape[name].safeParse(value);
+    if (!checked.success) {
+      problems.push({
+        variable: fileName,
+        value: file,
+        expected: `the file's content: ${checked.error.issues[0]?.message ?? 'not a valid secret'}`,
+      });
+      return undefined;
+    }
+    return value;
   } catch (err) {
     problems.push({
       variable: fileName,

@@ -1,5 +1,22 @@
-import cron from 'node-cron';
 import { z } from 'zod';
+import {
+  bindHost,
+  bool,
+  bucketName,
+  command,
+  dnsServers,
+  hostName,
+  influxName,
+  influxUrl,
+  int,
+  interfaceName,
+  kubernetesName,
+  kubernetesNamespace,
+  schedule,
+  text,
+  token,
+  userName,
+} from './values.js';
 
 /**
  * Every setting nstats reads, with its environment variable, default and meaning. This table is
@@ -15,55 +32,6 @@ export interface SettingDoc {
   readonly secret?: boolean;
 }
 
-const bool = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .refine((v) => ['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(v), {
-    message: 'expected true or false',
-  })
-  .transform((v) => ['1', 'true', 'yes', 'on'].includes(v));
-
-const int = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, { message: `expected a whole number from ${min} to ${max}` })
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, { message: `expected a whole number from ${min} to ${max}` });
-
-const text = z.string().trim().min(1, { message: 'expected a non-empty value' });
-
-const url = text.refine(
-  (v) => {
-    try {
-      const u = new URL(v);
-      return u.protocol === 'http:' || u.protocol === 'https:';
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected an http:// or https:// URL' },
-);
-
-/** `host:port` as the seed's INFLUX variable had it, or a full URL. */
-const hostPortOrUrl = text.transform((v) => (/^[a-z]+:\/\//i.test(v) ? v : `http://${v}`)).pipe(url);
-
-const interfaceName = text.regex(/^[A-Za-z0-9_.:@-]{1,15}$/, {
-  message: 'expected a network interface name (1-15 letters, digits, _ . : @ -)',
-});
-
-const schedule = text.refine((v) => cron.validate(v), {
-  message: 'expected a cron expression (5 fields, or 6 with seconds first), e.g. "* * * * *"',
-});
-
-const dnsServers = text.transform((v) =>
-  v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean),
-);
-
 /** The raw schema: one key per setting, all strings in, typed values out. */
 export const settingsSchema = z.object({
   NSTATS_INTERFACE: interfaceName.optional(),
@@ -75,19 +43,19 @@ export const settingsSchema = z.object({
   NSTATS_FLOW_LIMIT: int(1, 10000).default(100),
   NSTATS_PORTS: bool.default(false),
   NSTATS_FOLD_PORTS: bool.default(true),
-  NSTATS_IFTOP_PATH: text.default('iftop'),
+  NSTATS_IFTOP_PATH: command.default('iftop'),
   NSTATS_CAPTURE_GRACE_MS: int(100, 30000).default(1500),
   NSTATS_SHUTDOWN_TIMEOUT_MS: int(1000, 600000).default(20000),
 
-  NSTATS_INFLUX_URL: hostPortOrUrl.optional(),
+  NSTATS_INFLUX_URL: influxUrl.optional(),
   NSTATS_INFLUX_API: z.enum(['v2', 'v1'], { message: 'expected v2 or v1' }).optional(),
-  NSTATS_INFLUX_TOKEN: text.optional(),
+  NSTATS_INFLUX_TOKEN: token.optional(),
   NSTATS_INFLUX_TOKEN_FILE: text.optional(),
   NSTATS_INFLUX_ORG: text.optional(),
-  NSTATS_INFLUX_BUCKET: text.optional(),
-  NSTATS_INFLUX_DATABASE: text.optional(),
-  NSTATS_INFLUX_RETENTION_POLICY: text.optional(),
-  NSTATS_INFLUX_USERNAME: text.optional(),
+  NSTATS_INFLUX_BUCKET: bucketName.optional(),
+  NSTATS_INFLUX_DATABASE: influxName('database').optional(),
+  NSTATS_INFLUX_RETENTION_POLICY: influxName('retention policy').optional(),
+  NSTATS_INFLUX_USERNAME: userName.optional(),
   NSTATS_INFLUX_PASSWORD: text.optional(),
   NSTATS_INFLUX_PASSWORD_FILE: text.optional(),
   NSTATS_INFLUX_TIMEOUT_MS: int(100, 600000).default(10000),
@@ -107,19 +75,20 @@ export const settingsSchema = z.object({
   NSTATS_DNS_NEGATIVE_TTL_SECONDS: int(0, 86400).default(60),
 
   NSTATS_HEALTH_PORT: int(0, 65535).default(0),
-  NSTATS_HEALTH_HOST: text.default('0.0.0.0'),
+  NSTATS_HEALTH_HOST: bindHost.default('0.0.0.0'),
   NSTATS_HEALTH_SINK_FAILING_SECONDS: int(0, 86400).default(300),
   NSTATS_INTERNAL_METRICS: bool.default(false),
 
-  NSTATS_HOSTNAME: text.optional(),
-  POD_NAME: text.optional(),
-  POD_NAMESPACE: text.optional(),
-  NODE_NAME: text.optional(),
+  NSTATS_HOSTNAME: hostName.optional(),
+  POD_NAME: kubernetesName.optional(),
+  POD_NAMESPACE: kubernetesNamespace.optional(),
+  NODE_NAME: kubernetesName.optional(),
   NSTATS_LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       message: 'expected one of fatal, error, warn, info, debug, trace, silent',
     })
     .default('info'),
+  NSTATS_ENV_FILE: text.optional(),
 });
 
 export type Settings = z.output<typeof settingsSchema>;
@@ -167,7 +136,11 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     description:
       "With NSTATS_PORTS: a client's ephemeral port (32768 and up; the higher one when both are) becomes `ephemeral` and that peer's connections to one server port are added into one point, so 10,000 short connections make one series, not 10,000. `false`: every connection is its own series.",
   },
-  NSTATS_IFTOP_PATH: { env: 'NSTATS_IFTOP_PATH', default: 'iftop', description: 'The iftop binary.' },
+  NSTATS_IFTOP_PATH: {
+    env: 'NSTATS_IFTOP_PATH',
+    default: 'iftop',
+    description: 'The iftop binary: a command on PATH or a path (one word, no arguments).',
+  },
   NSTATS_CAPTURE_GRACE_MS: {
     env: 'NSTATS_CAPTURE_GRACE_MS',
     default: '1500',
@@ -183,7 +156,8 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_INFLUX_URL',
     aliases: ['INFLUX'],
     default: 'none: points are printed to stdout',
-    description: 'InfluxDB URL, or `host:port` as the seed had it (then http).',
+    description:
+      "InfluxDB's base URL, `http(s)://host[:port][/path]`, or `host:port` as the seed had it (then http). nstats adds `/api/v2/write` or `/write` itself.",
   },
   NSTATS_INFLUX_API: {
     env: 'NSTATS_INFLUX_API',
@@ -268,7 +242,8 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   NSTATS_DNS_SERVERS: {
     env: 'NSTATS_DNS_SERVERS',
     default: "the system's (/etc/resolv.conf)",
-    description: 'Comma-separated DNS servers for reverse lookups.',
+    description:
+      'Comma-separated DNS servers for reverse lookups: IP addresses, each with an optional port (`10.0.0.10:5353`, `[fd00::53]:53`).',
   },
   NSTATS_DNS_TIMEOUT_MS: {
     env: 'NSTATS_DNS_TIMEOUT_MS',
@@ -340,5 +315,11 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
     env: 'NSTATS_LOG_LEVEL',
     default: 'info',
     description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr.',
+  },
+  NSTATS_ENV_FILE: {
+    env: 'NSTATS_ENV_FILE',
+    default: '`.env` in the working directory, if there is one',
+    description:
+      'A file of settings (dotenv format) read at start-up; variables already set win. A file named here must exist and be readable.',
   },
 };

@@ -34,12 +34,20 @@ export function shebangEnv(): Record<string, string> {
 export function nstats(
   args: readonly string[],
   env: Record<string, string> = {},
-): ResultPromise<{ reject: false; env: Record<string, string>; extendEnv: false; stdin: 'ignore' }> {
+  options: { readonly timeout?: number } = {},
+): ResultPromise<{
+  reject: false;
+  env: Record<string, string>;
+  extendEnv: false;
+  stdin: 'ignore';
+  timeout?: number;
+}> {
   return execa(process.execPath, [...nodeFlags(), NSTATS, ...args], {
     reject: false,
     env: cliEnv(env),
     extendEnv: false,
     stdin: 'ignore',
+    ...options,
   });
 }
 
@@ -68,7 +76,7 @@ export function cliEnv(env: Record<string, string> = {}): Record<string, string>
   return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     ...shebangEnv(),
-    NSTATS_ENV_FILE: '/nonexistent',
+    NSTATS_ENV_FILE: '/dev/null',
     ...env,
   };
 }

@@ -116,7 +116,8 @@ describe('nstats run writes nstat points', () => {
   });
 
   it('to VictoriaMetrics through /api/v2/write', async () => {
-    const pod = uniqueName('pod');
+    // A pod name as Kubernetes makes them: lowercase letters, digits and hyphens.
+    const pod = uniqueName('pod').replaceAll('_', '-');
     const { rate } = await oneCycle(
       { NSTATS_INFLUX_URL: vmUrl, NSTATS_INFLUX_BUCKET: 'nstats', POD_NAME: pod },
       1_600_000,

@@ -87,11 +87,72 @@ describe('loadConfig', () => {
     expect(c.schedule).toBe('*/15 * * * * *');
   });
 
-  it('treats empty values as unset', () => {
-    expect(
-      loadConfig({ NSTATS_INTERFACE: '', NSTATS_SAMPLE_SECONDS: '' }, { hostname: host }).capture
-        .sampleSeconds,
-    ).toBe(10);
+  it('refuses a variable set to nothing (or blanks), saying how to get the default', () => {
+    expect(problems({ NSTATS_INTERFACE: '', NSTATS_SAMPLE_SECONDS: '  ', NSTATS_INFLUX_URL: '' })).toEqual([
+      'NSTATS_INTERFACE=: is empty: set a value, or unset it for the default (the interface of the default route (eth0 in a pod))',
+      'NSTATS_SAMPLE_SECONDS=  : is empty: set a value, or unset it for the default (10)',
+      'NSTATS_INFLUX_URL=: is empty: set a value, or unset it for the default (none: points are printed to stdout)',
+    ]);
+    // An empty alias is refused too, not skipped for the next one.
+    expect(problems({ INFLUX: '', IDB: 'telegraf' })[0]).toMatch(/^INFLUX=: is empty/);
+  });
+
+  it("takes InfluxDB's address as http(s)://host[:port][/path] or host:port, nothing else", () => {
+    const url = (v: string) =>
+      loadConfig({ NSTATS_INFLUX_URL: v, NSTATS_INFLUX_BUCKET: 'b' }, { hostname: host }).influx?.url;
+    expect(url('http://influx:8086')).toBe('http://influx:8086');
+    expect(url('HTTPS://Influx.Example/base/')).toBe('https://influx.example/base');
+    expect(url('influx.monitoring.svc:8086')).toBe('http://influx.monitoring.svc:8086');
+    expect(url('[fd00::1]:8086')).toBe('http://[fd00::1]:8086');
+    expect(url('https://[::1]')).toBe('https://[::1]');
+    const bad = (v: string) => problems({ NSTATS_INFLUX_URL: v, NSTATS_INFLUX_BUCKET: 'b' });
+    expect(bad('ht!tp://x y')).toEqual([
+      'NSTATS_INFLUX_URL=ht!tp://x y: expected http(s)://host[:port][/path], or host:port',
+    ]);
+    for (const v of [
+      'influx',
+      'http://',
+      'http:///x',
+      'http://x y',
+      'http://x:8086?db=a',
+      'http://x#a',
+      'http://[zz]:1',
+    ])
+      expect(bad(v), v).toEqual([
+        `NSTATS_INFLUX_URL=${v}: expected http(s)://host[:port][/path], or host:port`,
+      ]);
+    expect(bad('http://x:99999')[0]).toMatch(/the port must be 1-65535$/);
+    expect(bad('x:0')[0]).toMatch(/the port must be 1-65535$/);
+    expect(bad('ftp://x')).toEqual(['NSTATS_INFLUX_URL=ftp://x: expected an http:// or https:// URL']);
+    expect(bad('http://u:p@x:8086')[0]).toMatch(/expected no user or password in the URL/);
+    expect(bad('http://x:8086/api/v2/write')[0]).toMatch(
+      /without \/api\/v2\/write: nstats adds the write path/,
+    );
+    expect(bad('http://x:8086/write')[0]).toMatch(/without \/write:/);
+  });
+
+  it('takes DNS servers as IP addresses with an optional port 1-65535', () => {
+    const servers = (v: string) => loadConfig({ NSTATS_DNS_SERVERS: v }, { hostname: host }).dns.servers;
+    expect(servers('10.0.0.10, 10.0.0.11:5353,[fd00::53]:53,fd00::54')).toEqual([
+      '10.0.0.10',
+      '10.0.0.11:5353',
+      '[fd00::53]:53',
+      'fd00::54',
+    ]);
+    for (const v of [
+      '1.2.3.4:99999',
+      '1.2.3.4:0',
+      'dns.google',
+      '1.2.3.4,,5.6.7.8',
+      '1.2.3.4 5.6.7.8',
+      '[::1]:65536',
+      '256.1.1.1',
+    ])
+      expect(problems({ NSTATS_DNS_SERVERS: v })[0], v).toMatch(
+        new RegExp(
+          `^NSTATS_DNS_SERVERS=${v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: expected comma-separated IP addresses`,
+        ),
+      );
   });
 
   it('names the variable, the value and what is expected, for every bad setting at once', () => {
