@@ -45,6 +45,28 @@ function bytesPerPeer(stdout: string): Map<string, Totals> {
   return out;
 }
 
+/**
+ * `nstats run` in continuous mode on the test net, returned once its iftop runs and has had a
+ * second to open its capture (in an object: the run itself is a promise of its end).
+ */
+async function continuousRun(schedule: string, more: Record<string, string> = {}) {
+  const run = nstats(['run'], {
+    NSTATS_MODE: 'continuous',
+    NSTATS_INTERFACE: net.hostIf,
+    NSTATS_SCHEDULE: schedule,
+    ...more,
+    NSTATS_DNS: 'false',
+    NSTATS_HOSTNAME: 'web-0',
+  });
+  await waitFor(
+    async () => (await iftopPids(net.hostIf)).length > 0,
+    15_000,
+    () => 'iftop did not start',
+  );
+  await sleep(1000);
+  return { run };
+}
+
 describe('continuous mode, real iftop on a veth pair', () => {
   it('writes per-peer bytes within 2 % of the bytes sent, steady and bursty', async () => {
     const [steadyPeer, burstPeer] = net.extraPeerV4 as [string, string];
@@ -132,19 +154,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
     // printed only because nstats asks iftop for it (a key on its stdin) at each tick and at stop.
     // The run goes on idle for more than a tick after the last burst, and is then stopped.
     const peer = net.extraPeerV4[0]!;
-    const run = nstats(['run'], {
-      NSTATS_MODE: 'continuous',
-      NSTATS_INTERFACE: net.hostIf,
-      NSTATS_SCHEDULE: '*/10 * * * * *',
-      NSTATS_DNS: 'false',
-      NSTATS_HOSTNAME: 'web-0',
-    });
-    await waitFor(
-      async () => (await iftopPids(net.hostIf)).length > 0,
-      15_000,
-      () => 'iftop did not start',
-    );
-    await sleep(1000);
+    const { run } = await continuousRun('*/10 * * * * *');
     let out = 0;
     let back = 0;
     // Lengths and gaps chosen so bursts end at different points of iftop's 2 s slots.
@@ -190,19 +200,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
     // With traffic on the link iftop rotates right after each whole second, as the schedule's
     // ticks come: the key of a tick often reaches iftop just after a rotation whose table is still
     // on its way, and iftop reprints that table. A reprint counted would add a whole slot.
-    const run = nstats(['run'], {
-      NSTATS_MODE: 'continuous',
-      NSTATS_INTERFACE: net.hostIf,
-      NSTATS_SCHEDULE: '* * * * * *',
-      NSTATS_DNS: 'false',
-      NSTATS_HOSTNAME: 'web-0',
-    });
-    await waitFor(
-      async () => (await iftopPids(net.hostIf)).length > 0,
-      15_000,
-      () => 'iftop did not start',
-    );
-    await sleep(1000);
+    const { run } = await continuousRun('* * * * * *');
     const peer = net.extraPeerV4[1]!;
     const sent = await sendUdp({
       from: 'host',
@@ -234,21 +232,7 @@ describe('continuous mode, real iftop on a veth pair', () => {
     // (six flows) and received (one). All traffic starts once
     // iftop runs, so the kernel saw nothing that iftop could not.
     const peers = net.extraPeerV4.slice(0, 2).concat([net.peerV4]);
-    const run = nstats(['run'], {
-      NSTATS_MODE: 'continuous',
-      NSTATS_INTERFACE: net.hostIf,
-      NSTATS_SCHEDULE: '*/7 * * * * *',
-      NSTATS_FLOW_LIMIT: '2',
-      NSTATS_PORTS: 'true',
-      NSTATS_DNS: 'false',
-      NSTATS_HOSTNAME: 'web-0',
-    });
-    await waitFor(
-      async () => (await iftopPids(net.hostIf)).length > 0,
-      15_000,
-      () => 'iftop did not start',
-    );
-    await sleep(1000);
+    const { run } = await continuousRun('*/7 * * * * *', { NSTATS_FLOW_LIMIT: '2', NSTATS_PORTS: 'true' });
     const keepAlive = sendUdp({
       from: 'host',
       net,
