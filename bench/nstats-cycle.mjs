@@ -4,7 +4,7 @@
 // and serialize them to line protocol: the text the sink would send.
 import { parseIftop } from '../dist/parse/iftop-parser.js';
 import { buildPoints, buildRemainderPoint } from '../dist/sink/points.js';
-import { toLines } from '../dist/sink/stdout-sink.js';
+import { encodeLines } from '../dist/sink/line-protocol.js';
 
 /** Identity tags as a pod gets them from the downward API (more tags than the seed's `hosts`). */
 export const IDENTITY = { host: 'web-0', pod: 'web-0', namespace: 'shop', node: 'node-1' };
@@ -24,7 +24,7 @@ export function nstatsCycle(text, flowLimit) {
   const points = buildPoints(named, ctx);
   const remainder = snapshot ? buildRemainderPoint(snapshot, flowLimit, ctx) : undefined;
   if (remainder) points.push(remainder);
-  const lines = toLines(points, 'ms');
+  const lines = encodeLines(points, 'ms');
   return {
     body: lines.length > 0 ? `${lines.join('\n')}\n` : '',
     flows: flows.length,

@@ -1,7 +1,6 @@
 // Live memory of the spool during an outage: InfluxSink with a disk spool writing to a closed port
 // (every write refused), 8,000 batches of 40 points appended; the heap is measured after a forced
 // GC every 1,000 batches. Usage: npm run -s build && node --expose-gc scripts/measure-spool-memory.mjs
-import { Point } from '@influxdata/influxdb-client';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,14 +28,12 @@ await sink.open();
 const mb = (n) => (n / 1048576).toFixed(2);
 let t = 1_700_000_000_000;
 for (let i = 1; i <= 8000; i++) {
-  const points = Array.from({ length: 40 }, (_, k) =>
-    new Point('nstat')
-      .tag('hosts', 'web-0')
-      .tag('receiver', `10.0.${k}.1`)
-      .floatField('sendRate', k)
-      .intField('sentBytes', k)
-      .timestamp(new Date(t++)),
-  );
+  const points = Array.from({ length: 40 }, (_, k) => ({
+    measurement: 'nstat',
+    tags: { hosts: 'web-0', receiver: `10.0.${k}.1` },
+    fields: { sendRate: { type: 'float', value: k }, sentBytes: { type: 'int', value: k } },
+    time: new Date(t++),
+  }));
   await sink.write(points);
   if (i % 1000 === 0) {
     await new Promise((r) => setTimeout(r, 50));

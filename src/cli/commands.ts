@@ -114,7 +114,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
             }),
           }
         : {}),
-      ...(config.internalMetrics ? { selfPoint: (time: Date) => metrics.toPoint(selfTags, time) } : {}),
+      ...(config.internalMetrics ? { selfPoint: (time: Date) => metrics.toRecord(selfTags, time) } : {}),
       makeScheduler: (job) => cronScheduler(config.schedule, job, log),
     },
     { ...config, capture: { ...config.capture, interface: iface } },

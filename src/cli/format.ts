@@ -1,7 +1,7 @@
 import type { Sample } from '../pipeline/sample.js';
 import { formatBitRate, formatBytes } from '../parse/units.js';
-import type { Point } from '@influxdata/influxdb-client';
-import { toLines } from '../sink/stdout-sink.js';
+import type { MetricRecord } from '../record/record.js';
+import { encodeLines } from '../sink/line-protocol.js';
 import { PRECISION } from '../sink/influx-sink.js';
 
 function peer(name: string, address: string, port: number | undefined): string {
@@ -67,8 +67,8 @@ export function formatJson(sample: Sample): string {
 }
 
 /** The points `nstats run` would write, as line protocol. */
-export function formatLines(points: readonly Point[]): string {
-  return toLines(points, PRECISION)
+export function formatLines(records: readonly MetricRecord[]): string {
+  return encodeLines(records, PRECISION)
     .map((l) => `${l}\n`)
     .join('');
 }

@@ -1,7 +1,7 @@
 import type { PeerNamerStats } from '../enrich/peer-namer.js';
 import type { CycleReport } from '../pipeline/daemon.js';
-import { Point } from '@influxdata/influxdb-client';
 import { CaptureError } from '../capture/errors.js';
+import { int, type Field, type MetricRecord } from '../record/record.js';
 import { DROP_REASONS, type SinkStats } from '../sink/sink.js';
 
 /** What the daemon reports after each cycle; implemented by SelfMetrics, injectable for tests. */
@@ -201,9 +201,8 @@ export class SelfMetrics implements CycleObserver {
    * sample, named after the metric without `nstats_` and its label values,
    * e.g. `points_total_dropped_spool_full`.
    */
-  toPoint(tags: Readonly<Record<string, string>>, time: Date): Point {
-    const point = new Point('nstats_internal').timestamp(time);
-    for (const [k, v] of Object.entries(tags)) point.tag(k, v);
+  toRecord(tags: Readonly<Record<string, string>>, time: Date): MetricRecord {
+    const fields: Record<string, Field> = {};
     for (const f of this.families()) {
       for (const s of f.samples) {
         const suffix = Object.values(s.labels ?? {}).join('_');
@@ -211,9 +210,9 @@ export class SelfMetrics implements CycleObserver {
           /[^a-z0-9_]/gi,
           '_',
         );
-        point.intField(name, Math.round(s.value));
+        fields[name] = int(Math.round(s.value));
       }
     }
-    return point;
+    return { measurement: 'nstats_internal', tags, fields, time };
   }
 }

@@ -1,5 +1,5 @@
-import type { Point } from '@influxdata/influxdb-client';
 import type { Config } from '../config/config.js';
+import type { MetricRecord } from '../record/record.js';
 import type { Logger } from '../log/logger.js';
 import {
   buildInterfacePoint,
@@ -43,7 +43,7 @@ export interface DaemonDeps extends SampleDeps {
   /** Told of every cycle's outcome (self-metrics, health). */
   readonly observer?: CycleObserver;
   /** After each cycle, a point of nstats' own counters to write too (NSTATS_INTERNAL_METRICS). */
-  readonly selfPoint?: (time: Date) => Point;
+  readonly selfPoint?: (time: Date) => MetricRecord;
   /** Continuous mode (NSTATS_MODE=continuous): one running iftop; each tick takes its period. */
   readonly continuous?: ContinuousSource;
 }

@@ -1,10 +1,11 @@
-import { HttpError, type Point, type Transport } from '@influxdata/influxdb-client';
+import { HttpError, type Transport } from '@influxdata/influxdb-client';
+import type { MetricRecord } from '../record/record.js';
 import type { InfluxConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import { emptySinkStats, type DropReason, type Sink, type SinkStats } from './sink.js';
 import type { Spool, SpoolBatch } from './spool.js';
 import { HttpTransport } from './http-transport.js';
-import { toLines } from './stdout-sink.js';
+import { encodeLines } from './line-protocol.js';
 import { V1WriteTransport } from './v1-transport.js';
 
 /** Timestamp precision of every write (and of the lines in the spool). */
@@ -141,10 +142,10 @@ export class InfluxSink implements Sink {
     }
   }
 
-  async write(points: readonly Point[]): Promise<void> {
+  async write(records: readonly MetricRecord[]): Promise<void> {
     if (this.closed) throw new Error('sink: write after close');
-    this.stats.pointsReceived += points.length;
-    const lines = toLines(points, PRECISION);
+    this.stats.pointsReceived += records.length;
+    const lines = encodeLines(records, PRECISION);
     for (let i = 0; i < lines.length; i += this.config.batchSize) {
       const chunk = lines.slice(i, i + this.config.batchSize);
       try {

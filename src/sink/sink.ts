@@ -1,4 +1,4 @@
-import type { Point } from '@influxdata/influxdb-client';
+import type { MetricRecord } from '../record/record.js';
 
 /** Why points were given up. */
 export type DropReason =
@@ -59,7 +59,7 @@ export interface Sink {
    * Takes points; resolves once they are safe (spooled, or printed). Never rejects for a server
    * failure: delivery goes on in the background.
    */
-  write(points: readonly Point[]): Promise<void>;
+  write(records: readonly MetricRecord[]): Promise<void>;
   /**
    * Stops delivery: tries to send what is pending until `deadline` (ms since the epoch), then
    * leaves the rest in the spool (disk) or counts it dropped (memory). Nothing may be written after.

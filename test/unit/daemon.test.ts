@@ -1,4 +1,5 @@
-import { Point } from '@influxdata/influxdb-client';
+import { lineOf } from '../helpers/line.js';
+import { int, type MetricRecord } from '../../src/record/record.js';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,10 +63,10 @@ class MemorySink implements Sink {
   open(): Promise<void> {
     return Promise.resolve();
   }
-  write(points: readonly Point[]): Promise<void> {
+  write(records: readonly MetricRecord[]): Promise<void> {
     this.writes++;
-    this.stats.pointsReceived += points.length;
-    for (const p of points) this.lines.push(p.toLineProtocol() ?? '');
+    this.stats.pointsReceived += records.length;
+    for (const r of records) this.lines.push(lineOf(r, 'ns'));
     return Promise.resolve();
   }
   close(deadline?: number): Promise<void> {
@@ -146,8 +147,12 @@ describe('Daemon', () => {
     const capture = new FakeCapture(10, true);
     const sink = new MemorySink();
     let calls = 0;
-    const selfPoint = (time: Date) =>
-      new Point('nstats_internal').tag('hosts', 'web-0').intField('cycles', ++calls).timestamp(time);
+    const selfPoint = (time: Date) => ({
+      measurement: 'nstats_internal',
+      tags: { hosts: 'web-0' },
+      fields: { cycles: int(++calls) },
+      time,
+    });
     const { d } = daemon(capture, sink, 2, { selfPoint });
     await d.run();
     expect(sink.lines.filter((l) => l.startsWith('nstats_internal,hosts=web-0 cycles='))).toHaveLength(2);

@@ -1,3 +1,4 @@
+import { lineOf } from '../helpers/line.js';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { foldEphemeralPorts } from '../../src/parse/fold-ports.js';
@@ -61,10 +62,12 @@ describe('foldEphemeralPorts', () => {
 
   it('writes a folded port as the tag value ephemeral', () => {
     const [f] = foldEphemeralPorts([flow(1, '10.0.0.1', 40000, '10.0.0.2', 443)]);
-    const line = buildPoint(
-      { flow: f!, sourceName: 'a', destinationName: 'b' },
-      { identity: { host: 'h' }, interface: 'eth0', time: new Date(0) },
-    ).toLineProtocol()!;
+    const line = lineOf(
+      buildPoint(
+        { flow: f!, sourceName: 'a', destinationName: 'b' },
+        { identity: { host: 'h' }, interface: 'eth0', time: new Date(0) },
+      ),
+    );
     expect(line).toContain(',receiverPort=443,');
     expect(line).toContain(',senderPort=ephemeral ');
   });

@@ -1,3 +1,4 @@
+import { lineOf } from '../helpers/line.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthServer } from '../../src/health/health-server.js';
 import { CaptureError } from '../../src/capture/errors.js';
@@ -95,7 +96,7 @@ describe('SelfMetrics', () => {
   it('gives the same counters as one nstats_internal point', () => {
     const m = new SelfMetrics({ sink: () => sinkStats, dns: () => dnsStats }, () => 1_700_000_000_500);
     m.cycleDone(REPORT);
-    const line = m.toPoint({ hosts: 'web-0', pod: 'web-0' }, new Date(1_700_000_000_000)).toLineProtocol();
+    const line = lineOf(m.toRecord({ hosts: 'web-0', pod: 'web-0' }, new Date(1_700_000_000_000)), 'ns');
     expect(line).toMatch(/^nstats_internal,hosts=web-0,pod=web-0 /);
     expect(line).toContain('cycles_total_ok=1i');
     expect(line).toContain('points_total_dropped_spool_full=1i');

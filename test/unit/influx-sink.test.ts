@@ -1,4 +1,5 @@
-import { Point } from '@influxdata/influxdb-client';
+import { lineOf } from '../helpers/line.js';
+import { float, type MetricRecord } from '../../src/record/record.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpError } from '@influxdata/influxdb-client';
@@ -81,11 +82,12 @@ function sinkFor(url: string, more: Partial<InfluxConfig> = {}, spool: Spool = n
   return { sink, events, spool };
 }
 
-const point = (n: number, host = 'web-0') =>
-  new Point('nstat')
-    .tag('hosts', host)
-    .floatField('sendRate', n)
-    .timestamp(new Date(1_700_000_000_000 + n));
+const point = (n: number, host = 'web-0'): MetricRecord => ({
+  measurement: 'nstat',
+  tags: { hosts: host },
+  fields: { sendRate: float(n) },
+  time: new Date(1_700_000_000_000 + n),
+});
 
 async function until(check: () => boolean, ms = 8000): Promise<void> {
   const end = Date.now() + ms;
@@ -269,7 +271,7 @@ describe('InfluxSink', () => {
   it('a full spool drops the oldest points and counts them', async () => {
     const s = await fakeServer([[503]]);
     open = s.server;
-    const one = Buffer.byteLength(point(1).toLineProtocol()! + '\n');
+    const one = Buffer.byteLength(lineOf(point(1)) + '\n');
     const { sink, events } = sinkFor(s.url, {}, new MemorySpool(one * 2));
     for (let i = 1; i <= 5; i++) await sink.write([point(i)]);
     expect(sink.stats.pointsDropped['spool-full']).toBeGreaterThanOrEqual(2);
