@@ -3,6 +3,7 @@ import { delimiter, join } from 'node:path';
 import { execa } from 'execa';
 import type { Capture, CaptureEnding, CaptureRequest, CaptureResult } from './capture.js';
 import { CaptureError, classifyIftopFailure, tail } from './errors.js';
+import { iftopArgs } from './iftop-args.js';
 
 /** The double rule that closes each iftop table. */
 const TABLE_END = /^={20,}$/m;
@@ -43,19 +44,9 @@ export function iftopSeconds(sampleSeconds: number): number {
   return 2 * Math.ceil(sampleSeconds / 2) + 2;
 }
 
-/** The iftop arguments for a request: numeric hosts and ports, text output, one timed snapshot. */
-export function iftopArgs(request: CaptureRequest): string[] {
-  return [
-    '-nNb',
-    '-t',
-    '-i',
-    request.interface,
-    '-s',
-    String(iftopSeconds(request.sampleSeconds)),
-    '-L',
-    String(request.flowLimit),
-    ...(request.ports ? ['-P'] : []),
-  ];
+/** The iftop arguments for a request: one timed snapshot. */
+export function sampleArgs(request: CaptureRequest): string[] {
+  return iftopArgs({ ...request, seconds: iftopSeconds(request.sampleSeconds) });
 }
 
 /**
@@ -86,7 +77,7 @@ export class IftopCapture implements Capture {
   }
 
   async capture(request: CaptureRequest): Promise<CaptureResult> {
-    const args = iftopArgs(request);
+    const args = sampleArgs(request);
     const command = [this.iftopPath, ...args].join(' ');
     const startedAt = new Date();
     let aborted = false;

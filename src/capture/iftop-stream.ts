@@ -5,6 +5,7 @@ import { execa, type ResultPromise } from 'execa';
 import { parseIftop } from '../parse/iftop-parser.js';
 import type { ParseIssue, Snapshot } from '../parse/types.js';
 import { classifyIftopFailure, CaptureError, tail } from './errors.js';
+import { iftopArgs } from './iftop-args.js';
 import { findOnPath } from './iftop-capture.js';
 
 /** The double rule that closes each iftop table. */
@@ -81,11 +82,6 @@ export function lineBuffering(
   return { prefix: stdbuf ? [stdbuf, '-oL'] : [], env: {} };
 }
 
-/** The arguments of a continuous iftop: numeric, text output, no `-s` (it runs until stopped). */
-export function streamArgs(o: Pick<IftopStreamOptions, 'interface' | 'flowLimit' | 'ports'>): string[] {
-  return ['-nNb', '-t', '-i', o.interface, '-L', String(o.flowLimit), ...(o.ports ? ['-P'] : [])];
-}
-
 /**
  * One long-running `iftop -t` (continuous mode). iftop prints a table at each of its 2 s slot
  * rotations, which happen only when a packet arrives, and never flushes stdout: coreutils'
@@ -113,7 +109,7 @@ export class IftopStream {
 
   constructor(private readonly options: IftopStreamOptions) {
     const iftop = options.iftopPath ?? 'iftop';
-    this.command = [iftop, ...streamArgs(options)].join(' ');
+    this.command = [iftop, ...iftopArgs(options)].join(' ');
   }
 
   get running(): boolean {
@@ -125,7 +121,7 @@ export class IftopStream {
     if (this.child) return;
     this.stopping = false;
     const iftop = this.options.iftopPath ?? 'iftop';
-    const args = streamArgs(this.options);
+    const args = iftopArgs(this.options);
     const buffering = this.options.buffering ?? lineBuffering();
     this.keysWork = buffering.prefix.length > 0 || Object.keys(buffering.env).length > 0;
     this.lastRotationAt = Date.now();

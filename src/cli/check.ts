@@ -2,6 +2,7 @@ import { access } from 'node:fs/promises';
 import { HttpError } from '@influxdata/influxdb-client';
 import { execa } from 'execa';
 import { classifyIftopFailure, CaptureError, tail } from '../capture/errors.js';
+import { iftopArgs } from '../capture/iftop-args.js';
 import type { Config } from '../config/config.js';
 import { dnsReverseLookup } from '../enrich/resolver.js';
 import { createLogger } from '../log/logger.js';
@@ -43,7 +44,7 @@ async function checkCapture(config: Config, iface: string): Promise<CheckResult>
     return { name: 'capture', ok: false, detail: `no interface ${iface}`, fix: e.fix };
   }
   // Open the capture for a moment: iftop fails at once without permission, else runs until SIGINT.
-  const args = ['-nNb', '-t', '-i', iface, '-s', '2'];
+  const args = iftopArgs({ interface: iface, seconds: 2 });
   const r = await execa(config.capture.iftopPath, args, {
     reject: false,
     stdin: 'ignore',

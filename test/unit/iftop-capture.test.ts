@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CaptureError } from '../../src/capture/errors.js';
-import { findOnPath, iftopArgs, IftopCapture, iftopSeconds } from '../../src/capture/iftop-capture.js';
+import { findOnPath, IftopCapture, iftopSeconds, sampleArgs } from '../../src/capture/iftop-capture.js';
 
 let dir: string;
 
@@ -35,7 +35,7 @@ afterAll(async () => {
 
 describe('iftop arguments', () => {
   it('runs numeric, text mode, sample + 2 s rounded to 2 s slots, the flow limit, -P on request', () => {
-    expect(iftopArgs({ ...REQUEST, sampleSeconds: 10 })).toEqual([
+    expect(sampleArgs({ ...REQUEST, sampleSeconds: 10 })).toEqual([
       '-nNb',
       '-t',
       '-i',
@@ -45,7 +45,7 @@ describe('iftop arguments', () => {
       '-L',
       '100',
     ]);
-    expect(iftopArgs({ ...REQUEST, ports: true, flowLimit: 7 })).toEqual([
+    expect(sampleArgs({ ...REQUEST, ports: true, flowLimit: 7 })).toEqual([
       '-nNb',
       '-t',
       '-i',
