@@ -1,7 +1,7 @@
 /**
  * iftop's quantities. iftop's `readable_size` scales by 1024 for bits and for bytes alike and
- * prints `b Kb Mb Gb Tb` (bits) or `B KB MB GB TB` (bytes). The seed pipeline read these as powers
- * of 1000 and so under-reported every K/M/G value by 2.4 % to 7.4 %.
+ * prints `b Kb Mb Gb Tb` (bits) or `B KB MB GB TB` (bytes). Read as powers of 1000, every K/M/G
+ * value would be 2.4 % to 7.4 % low.
  */
 
 /** A number with its unit, as iftop printed it, multiplied out. */
@@ -35,9 +35,10 @@ const EXACT_DIGITS = 15;
  * Reads `799Kb`, `1.08MB`, `0b`: `^(\d+(?:\.\d+)?)([KMGT]?)([bB])$`. Returns the value in the
  * unit's base (bits for `b`, bytes for `B`, the last character), or NaN for anything else.
  *
- * Scanned by hand: it runs eight times per flow. The value is the one `Number(digits) * 1024 ** n`
- * gives: with at most 15 digits, `integer / 10 ** decimals` divides two exact doubles, so it is
- * the double nearest the decimal, as `Number()` is. Longer numbers go through `Number()`.
+ * Scanned by hand: it runs eight times per flow (bench/README.md, "Hand-written scanners"). The
+ * value is the one `Number(digits) * 1024 ** n` gives: with at most 15 digits,
+ * `integer / 10 ** decimals` divides two exact doubles, so it is the double nearest the decimal,
+ * as `Number()` is. Longer numbers go through `Number()`.
  */
 export function quantityValue(raw: string): number {
   let end = raw.length - 1;

@@ -1,5 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
+import type { Endpoint, ParseIssue } from '../../src/parse/types.js';
 
 const HEAD = '   # Host name (port/service if enabled)            last 2s   last 10s   last 40s cumulative';
 const DIV = '-'.repeat(92);
@@ -178,5 +180,160 @@ describe('parseIftop', () => {
     const r = parseIftop(table(FLOW).join('\r\n'));
     expect(r.issues).toEqual([]);
     expect(r.snapshots[0]!.flows).toHaveLength(1);
+  });
+
+  it('reads every real capture the same with CRLF line endings', () => {
+    const dir = new URL('../fixtures/iftop/', import.meta.url);
+    for (const name of readdirSync(dir).filter((f) => f.endsWith('.txt'))) {
+      const text = readFileSync(new URL(name, dir), 'utf8');
+      expect(parseIftop(text.replaceAll('\n', '\r\n')), name).toEqual(parseIftop(text));
+    }
+  });
+
+  it.each([
+    ['', []],
+    ['\n', []],
+    ['\r\n', []],
+    ['\r', []],
+    [' \n\t\n', []],
+    ['a', [[1, 'a']]],
+    ['a\n\n', [[1, 'a']]],
+    // One CR is dropped before a newline, as text.split(/\r?\n/) would.
+    ['a\r\r\n', [[1, 'a\r']]],
+  ] as const)('cuts %j into lines: the issues are %j', (text, lines) => {
+    expect(parseIftop(text)).toEqual({
+      snapshots: [],
+      issues: lines.map(([line, raw]) => ({ line, raw, reason: 'line outside a snapshot table' })),
+    });
+  });
+});
+
+describe("parseIftop on a flow's two lines at the end of the text", () => {
+  const HEADING = `${HEAD}\n`;
+  const SENT = '   1 10.0.0.1                                 =>     1.50Kb     2.00Kb     3.00Kb     4.00KB';
+  const RECEIVED =
+    '     10.0.0.2                                 <=       10b        20b        30b        40B';
+  const BAD_SENT = SENT.replace('1.50Kb', '1.5.0Kb');
+  const BAD_RECEIVED = RECEIVED.replace('10.0.0.2', '10.0.0.256');
+  const ended = (line: number, raw: string): ParseIssue => ({
+    line,
+    raw,
+    reason: 'snapshot from line 1 ended before its totals block',
+  });
+
+  // After the "=>" line, after the "<=" line; the end each of the two keeps in its raw text (one
+  // CR before a newline is dropped, other whitespace kept); the "<=" line's number; and the line
+  // after it, if any, with its number and the issue it gives.
+  it.each<[string, string, string, string, number, [number, string, string?]?]>([
+    ['\n', '', '', '', 3],
+    ['\n', '\n', '', '', 3],
+    ['\r\n', '\r', '', '\r', 3],
+    ['\r\n', '\r\n', '', '', 3],
+    ['\r\r\n', '\r\r', '\r', '\r\r', 3],
+    ['\u00a0\n', '\u2028', '\u00a0', '\u2028', 3],
+    // A blank line between the two lines of a flow is skipped.
+    ['\n\n', '\n', '', '', 4],
+    ['\n', '\n\r', '', '', 3, [4, '\r']],
+    ['\t\n', ' \t\n   2 x', '\t', ' \t', 3, [4, '   2 x', 'unrecognised line']],
+  ])('%j then %j', (a, b, sentEnd, receivedEnd, receivedLine, after) => {
+    const last = (received: string): ParseIssue[] => [
+      ...(after?.[2] ? [{ line: after[0], raw: after[1], reason: after[2] }] : []),
+      after ? ended(after[0], after[1]) : ended(receivedLine, received + receivedEnd),
+    ];
+
+    const good = parseIftop(`${HEADING}${SENT}${a}${RECEIVED}${b}`);
+    expect(good.snapshots).toHaveLength(1);
+    expect(good.snapshots[0]!.flows).toEqual([
+      {
+        rank: 1,
+        source: { address: '10.0.0.1', family: 4 },
+        destination: { address: '10.0.0.2', family: 4 },
+        sent: { rates: { last2s: 1.5 * 1024, last10s: 2048, last40s: 3072 }, cumulativeBytes: 4096 },
+        received: { rates: { last2s: 10, last10s: 20, last40s: 30 }, cumulativeBytes: 40 },
+      },
+    ]);
+    expect(good.issues).toEqual(last(RECEIVED));
+
+    // A bad "=>" line is reported, and its "<=" line skipped without a second report.
+    const badSent = parseIftop(`${HEADING}${BAD_SENT}${a}${RECEIVED}${b}`);
+    expect(badSent.snapshots[0]!.flows).toEqual([]);
+    expect(badSent.issues).toEqual([
+      { line: 2, raw: BAD_SENT + sentEnd, reason: 'parsing "sent last 2s" (1.5.0Kb) as a rate failed' },
+      ...last(RECEIVED),
+    ]);
+
+    const badReceived = parseIftop(`${HEADING}${SENT}${a}${BAD_RECEIVED}${b}`);
+    expect(badReceived.snapshots[0]!.flows).toEqual([]);
+    expect(badReceived.issues).toEqual([
+      {
+        line: receivedLine,
+        raw: BAD_RECEIVED + receivedEnd,
+        reason: 'parsing "destination" (10.0.0.256) as an IP address failed',
+      },
+      ...last(BAD_RECEIVED),
+    ]);
+  });
+});
+
+describe('parseIftop on odd hosts', () => {
+  const ipv4 = (address: string, port?: number): Endpoint =>
+    port === undefined ? { address, family: 4 } : { address, family: 4, port };
+  const ipv6 = (address: string, port?: number): Endpoint =>
+    port === undefined ? { address, family: 6 } : { address, family: 6, port };
+  const NOT_IP = 'as an IP address failed';
+  const BAD_PORT = 'as address:port failed';
+  const CUT = 'failed: iftop cut the host to its 40-character column';
+
+  // The host, then what it reads as: an endpoint, or the end of the issue's reason.
+  it.each<[string, Endpoint | string]>([
+    ['10.0.0.1', ipv4('10.0.0.1')],
+    ['1.2.3.4:80', ipv4('1.2.3.4', 80)],
+    ['1.2.3.4:0', ipv4('1.2.3.4', 0)],
+    ['1.2.3.4:65535', ipv4('1.2.3.4', 65535)],
+    ['1.2.3.4:00080', ipv4('1.2.3.4', 80)],
+    ['fd00::1', ipv6('fd00::1')],
+    ['[fd00::1]:80', ipv6('fd00::1', 80)],
+    // Valid IPv6 addresses, so no port is taken from their end.
+    ['::1:80', ipv6('::1:80')],
+    ['::ffff:1.2.3.4', ipv6('::ffff:1.2.3.4')],
+    ['fe80::1%eth0', ipv6('fe80::1%eth0')],
+    ['[1.2.3.4]:80', ipv4('1.2.3.4', 80)],
+    ['1.2.3.4:065535', BAD_PORT],
+    ['1.2.3.4:65536', BAD_PORT],
+    ['1.2.3.4:123456', BAD_PORT],
+    ['1.2.3.4:', BAD_PORT],
+    ['1.2.3.4:1e3', BAD_PORT],
+    ['[fd00::1]:', BAD_PORT],
+    ['[fd00::1]:065535', BAD_PORT],
+    [':80', NOT_IP],
+    ['01.2.3.4', NOT_IP],
+    ['256.1.1.1', NOT_IP],
+    ['1.2.3', NOT_IP],
+    ['1.2.3.4:80:90', NOT_IP],
+    ['\u0661.\u0662.\u0663.\u0664', NOT_IP],
+    ['[fd00::1]', CUT],
+    ['[fd00:1:2:3:4:5:6:e:40001', CUT],
+  ])('%j', (host, expected) => {
+    const peer = '198.18.0.9';
+    const text = table([
+      `   1 ${host.padEnd(40)} =>       1Kb        1Kb        1Kb       1KB`,
+      `     ${peer.padEnd(40)} <=       1Kb        1Kb        1Kb       1KB`,
+      `   2 ${peer.padEnd(40)} =>       1Kb        1Kb        1Kb       1KB`,
+      `     ${host.padEnd(40)} <=       1Kb        1Kb        1Kb       1KB`,
+    ]).join('\n');
+    const r = parseIftop(text);
+    if (typeof expected === 'string') {
+      expect(r.snapshots[0]!.flows).toEqual([]);
+      expect(r.issues.map((i) => [i.line, i.reason])).toEqual([
+        [3, `parsing "source" (${host}) ${expected}`],
+        [6, `parsing "destination" (${host}) ${expected}`],
+      ]);
+    } else {
+      expect(r.issues).toEqual([]);
+      expect(r.snapshots[0]!.flows.map((f) => [f.source, f.destination])).toEqual([
+        [expected, ipv4(peer)],
+        [ipv4(peer), expected],
+      ]);
+    }
   });
 });
