@@ -1,5 +1,6 @@
-/** Why a capture failed, each with its own fix. */
-export type CaptureFailure = 'iftop-missing' | 'permission' | 'no-such-interface' | 'failed';
+/** Why a capture failed, each with its own fix: every kind, in the order metrics list them. */
+export const CAPTURE_FAILURES = ['iftop-missing', 'permission', 'no-such-interface', 'failed'] as const;
+export type CaptureFailure = (typeof CAPTURE_FAILURES)[number];
 
 const FIXES: Readonly<Record<CaptureFailure, (iface: string, command: string) => string>> = {
   'iftop-missing': (_i, command) =>

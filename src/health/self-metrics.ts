@@ -1,6 +1,6 @@
 import type { PeerNamerStats } from '../enrich/peer-namer.js';
 import type { CycleReport } from '../pipeline/daemon.js';
-import { CaptureError } from '../capture/errors.js';
+import { CAPTURE_FAILURES, CaptureError, type CaptureFailure } from '../capture/errors.js';
 import { int, type Field, type MetricRecord } from '../record/record.js';
 import { DROP_REASONS, type SinkStats } from '../sink/sink.js';
 
@@ -55,8 +55,8 @@ export class SelfMetrics implements CycleObserver {
   cyclesOk = 0;
   cyclesFailed = 0;
   parseErrors = 0;
-  /** Failed captures by kind (iftop-missing, permission, no-such-interface, failed). */
-  readonly captureFailures: Record<string, number> = {};
+  /** Failed captures by kind. */
+  readonly captureFailures: Partial<Record<CaptureFailure, number>> = {};
   /** Seconds since the epoch of the last cycle that worked; 0 before the first. */
   lastSuccessSeconds = 0;
   lastCycleOk: boolean | undefined;
@@ -111,9 +111,9 @@ export class SelfMetrics implements CycleObserver {
       },
       {
         name: 'nstats_capture_failures_total',
-        help: 'Captures that failed, by kind (iftop-missing, permission, no-such-interface, failed).',
+        help: `Captures that failed, by kind (${CAPTURE_FAILURES.join(', ')}).`,
         type: 'counter',
-        samples: (['iftop-missing', 'permission', 'no-such-interface', 'failed'] as const).map((kind) => ({
+        samples: CAPTURE_FAILURES.map((kind) => ({
           labels: { kind },
           value: this.captureFailures[kind] ?? 0,
         })),

@@ -1,17 +1,17 @@
 import type { MetricRecord } from '../record/record.js';
 
-/** Why points were given up. */
-export type DropReason =
-  /** The spool was full: the oldest were dropped to make room. */
-  | 'spool-full'
-  /** The server refused the data itself (400/422): it will never be accepted. */
-  | 'rejected'
-  /** The spool could not store them (disk full, directory gone). */
-  | 'spool-error'
-  /** Still buffered in memory when the process stopped (no NSTATS_SPOOL_DIR). */
-  | 'shutdown';
-
-export const DROP_REASONS: readonly DropReason[] = ['spool-full', 'rejected', 'spool-error', 'shutdown'];
+/** Why points were given up: every reason, in the order metrics list them. */
+export const DROP_REASONS = [
+  // The spool was full: the oldest were dropped to make room.
+  'spool-full',
+  // The server refused the data itself (400/422): it will never be accepted.
+  'rejected',
+  // The spool could not store them (disk full, directory gone).
+  'spool-error',
+  // Still buffered in memory when the process stopped (no NSTATS_SPOOL_DIR).
+  'shutdown',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /** Counters and state of a sink since start-up. */
 export interface SinkStats {
@@ -41,7 +41,7 @@ export function emptySinkStats(): SinkStats {
   return {
     pointsReceived: 0,
     pointsWritten: 0,
-    pointsDropped: { 'spool-full': 0, rejected: 0, 'spool-error': 0, shutdown: 0 },
+    pointsDropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
     pointsSpooled: 0,
     pointsReplayed: 0,
     spool: { batches: 0, points: 0, bytes: 0 },

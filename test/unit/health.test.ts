@@ -88,8 +88,16 @@ describe('SelfMetrics', () => {
     m.cycleFailed(new CaptureError('permission', 'eth0', 'iftop -i eth0', 1, 'pcap: permission denied'));
     m.cycleFailed(new Error('other'));
     const text = m.render();
-    expect(text).toContain('nstats_capture_failures_total{kind="permission"} 1\n');
-    expect(text).toContain('nstats_capture_failures_total{kind="failed"} 0\n');
+    expect(text).toContain(
+      [
+        '# HELP nstats_capture_failures_total Captures that failed, by kind (iftop-missing, permission, no-such-interface, failed).',
+        '# TYPE nstats_capture_failures_total counter',
+        'nstats_capture_failures_total{kind="iftop-missing"} 0',
+        'nstats_capture_failures_total{kind="permission"} 1',
+        'nstats_capture_failures_total{kind="no-such-interface"} 0',
+        'nstats_capture_failures_total{kind="failed"} 0\n',
+      ].join('\n'),
+    );
     expect(text).toContain('nstats_cycles_total{result="failed"} 2\n');
   });
 
