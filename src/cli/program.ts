@@ -3,7 +3,7 @@ import { CaptureError } from '../capture/errors.js';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig, loadDotenvFile } from '../config/load.js';
-import { SETTINGS } from '../config/schema.js';
+import { SETTINGS, settingDefault, type SettingName } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
 import { formatCheck, runChecks } from './check.js';
 import { onceCommand, runCommand } from './commands.js';
@@ -21,9 +21,10 @@ function positiveInt(name: string, min: number, max: number) {
 }
 
 function settingsHelp(): string {
-  const rows = Object.values(SETTINGS).map(
-    (s) => `  ${[s.env, ...(s.aliases ?? [])].join(' | ')}\n      ${s.description} Default: ${s.default}.`,
-  );
+  const rows = (Object.keys(SETTINGS) as SettingName[]).map((name) => {
+    const s = SETTINGS[name];
+    return `  ${[s.env, ...(s.aliases ?? [])].join(' | ')}\n      ${s.description} Default: ${settingDefault(name)}.`;
+  });
   return `\nSettings (environment, or a .env file in the working directory):\n${rows.join('\n')}\n`;
 }
 

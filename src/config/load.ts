@@ -3,7 +3,14 @@ import { hostname } from 'node:os';
 import { config as dotenv } from 'dotenv';
 import type { Config } from './config.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
-import { SETTINGS, settingsSchema, type SettingName, type Settings } from './schema.js';
+import {
+  DEFAULT_SPOOL_MAX_MB,
+  SETTINGS,
+  settingDefault,
+  settingsSchema,
+  type SettingName,
+  type Settings,
+} from './schema.js';
 
 /** Environment as read: names to values, unset or empty meaning "not set". */
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -78,7 +85,7 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
     };
     const problems = [
       ...empty.map((n) =>
-        problem(n, `is empty: set a value, or unset it for the default (${SETTINGS[n].default})`),
+        problem(n, `is empty: set a value, or unset it for the default (${settingDefault(n)})`),
       ),
       ...(parsed.error?.issues ?? []).map((issue) =>
         problem(String(issue.path[0]) as SettingName, issue.message),
@@ -123,7 +130,8 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
     },
     spool: {
       ...(s.NSTATS_SPOOL_DIR ? { dir: s.NSTATS_SPOOL_DIR } : {}),
-      maxBytes: (s.NSTATS_SPOOL_MAX_MB ?? (s.NSTATS_SPOOL_DIR ? 64 : 8)) * 1024 * 1024,
+      maxBytes:
+        (s.NSTATS_SPOOL_MAX_MB ?? DEFAULT_SPOOL_MAX_MB[s.NSTATS_SPOOL_DIR ? 'disk' : 'memory']) * 1024 * 1024,
     },
     health: {
       port: s.NSTATS_HEALTH_PORT,

@@ -26,11 +26,19 @@ export interface SettingDoc {
   readonly env: string;
   /** Older names still read (the seed's `IFACE`, `INFLUX`, `IDB`). */
   readonly aliases?: readonly string[];
-  readonly default: string;
+  /**
+   * What applies when the setting is unset, in words, for a setting the schema gives no default
+   * (optional, computed, or depending on another setting). Where the schema has a default, the
+   * docs show that one (settingDefault) and this is absent.
+   */
+  readonly default?: string;
   readonly description: string;
   /** Never printed: shown as `(hidden)` in errors and logs. */
   readonly secret?: boolean;
 }
+
+/** NSTATS_SPOOL_MAX_MB when it is unset: it depends on whether NSTATS_SPOOL_DIR is set. */
+export const DEFAULT_SPOOL_MAX_MB = { disk: 64, memory: 8 } as const;
 
 /** The raw schema: one key per setting, all strings in, typed values out. */
 export const settingsSchema = z.object({
@@ -94,8 +102,14 @@ export const settingsSchema = z.object({
 export type Settings = z.output<typeof settingsSchema>;
 export type SettingName = keyof z.input<typeof settingsSchema>;
 
+/** A setting's doc: its default in words exactly when the schema has none. */
+type DocOf<K extends SettingName> = SettingDoc &
+  ((typeof settingsSchema.shape)[K] extends z.ZodDefault
+    ? { readonly default?: never }
+    : { readonly default: string });
+
 /** Documentation of every setting, in the order of the README's table. */
-export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
+export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
   NSTATS_INTERFACE: {
     env: 'NSTATS_INTERFACE',
     aliases: ['IFACE'],
@@ -104,51 +118,42 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   },
   NSTATS_MODE: {
     env: 'NSTATS_MODE',
-    default: 'sampled',
     description:
       "`sampled`: the seed's way, one iftop of NSTATS_SAMPLE_SECONDS per tick, rates of that window. `continuous`: one iftop runs all the time and each tick writes the exact bytes of every flow since the last tick (see [Continuous mode](#continuous-mode)).",
   },
   NSTATS_SAMPLE_SECONDS: {
     env: 'NSTATS_SAMPLE_SECONDS',
-    default: '10',
     description:
       'Length of each sample, 10-3600 s. iftop runs this plus 2 s, rounded up to its 2 s slots: its first slot is partial and must fall out of the 10 s column that `sendRate`/`receiveRate` come from.',
   },
   NSTATS_SCHEDULE: {
     env: 'NSTATS_SCHEDULE',
-    default: '`* * * * *`',
     description:
       'When `nstats run` samples: a cron expression, a leading seconds field allowed. Runs never overlap.',
   },
   NSTATS_FLOW_LIMIT: {
     env: 'NSTATS_FLOW_LIMIT',
-    default: '100',
     description: 'Most flows per sample (iftop `-L`); busiest first.',
   },
   NSTATS_PORTS: {
     env: 'NSTATS_PORTS',
-    default: 'false',
     description: 'Split flows by port (iftop `-P`) and tag points with `senderPort`/`receiverPort`.',
   },
   NSTATS_FOLD_PORTS: {
     env: 'NSTATS_FOLD_PORTS',
-    default: 'true',
     description:
       "With NSTATS_PORTS: a client's ephemeral port (32768 and up; the higher one when both are) becomes `ephemeral` and that peer's connections to one server port are added into one point, so 10,000 short connections make one series, not 10,000. `false`: every connection is its own series.",
   },
   NSTATS_IFTOP_PATH: {
     env: 'NSTATS_IFTOP_PATH',
-    default: 'iftop',
     description: 'The iftop binary: a command on PATH or a path (one word, no arguments).',
   },
   NSTATS_CAPTURE_GRACE_MS: {
     env: 'NSTATS_CAPTURE_GRACE_MS',
-    default: '1500',
     description: 'After the deadline iftop gets SIGINT; this long later, SIGKILL.',
   },
   NSTATS_SHUTDOWN_TIMEOUT_MS: {
     env: 'NSTATS_SHUTDOWN_TIMEOUT_MS',
-    default: '20000',
     description:
       "On SIGTERM/SIGINT `nstats run` stops its schedule, ends a running capture, spools its points and sends what it can until 1 s before this bound (the rest stays in the spool); past the bound it exits anyway (code 1). Below Kubernetes' 30 s grace period.",
   },
@@ -212,17 +217,14 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   },
   NSTATS_INFLUX_TIMEOUT_MS: {
     env: 'NSTATS_INFLUX_TIMEOUT_MS',
-    default: '10000',
     description: 'Timeout of one write request.',
   },
   NSTATS_INFLUX_BATCH_SIZE: {
     env: 'NSTATS_INFLUX_BATCH_SIZE',
-    default: '1000',
     description: 'Most lines per write request (a cycle with more flows is sent in several).',
   },
   NSTATS_INFLUX_RETRY_MAX_MS: {
     env: 'NSTATS_INFLUX_RETRY_MAX_MS',
-    default: '30000',
     description:
       "Longest wait between write retries: they start at 1 s and double (or follow the server's Retry-After). While writes are refused (401, 403, 404), an empty test write at this pace tells when they are accepted again.",
   },
@@ -234,11 +236,11 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   },
   NSTATS_SPOOL_MAX_MB: {
     env: 'NSTATS_SPOOL_MAX_MB',
-    default: '64 with NSTATS_SPOOL_DIR, 8 in memory',
+    default: `${DEFAULT_SPOOL_MAX_MB.disk} with NSTATS_SPOOL_DIR, ${DEFAULT_SPOOL_MAX_MB.memory} in memory`,
     description:
       'Cap of the spool in MiB (a point takes 200-300 bytes: 1 MiB holds about 4,000). When full, the oldest points are dropped and counted (`nstats_points_total{outcome="dropped",reason="spool-full"}`).',
   },
-  NSTATS_DNS: { env: 'NSTATS_DNS', default: 'true', description: 'Name peers by reverse DNS.' },
+  NSTATS_DNS: { env: 'NSTATS_DNS', description: 'Name peers by reverse DNS.' },
   NSTATS_DNS_SERVERS: {
     env: 'NSTATS_DNS_SERVERS',
     default: "the system's (/etc/resolv.conf)",
@@ -247,54 +249,44 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   },
   NSTATS_DNS_TIMEOUT_MS: {
     env: 'NSTATS_DNS_TIMEOUT_MS',
-    default: '1000',
     description: 'Timeout of one lookup.',
   },
   NSTATS_DNS_BUDGET_MS: {
     env: 'NSTATS_DNS_BUDGET_MS',
-    default: '2000',
     description: 'Most time naming may add to a cycle; peers not named by then keep their IP.',
   },
   NSTATS_DNS_CONCURRENCY: {
     env: 'NSTATS_DNS_CONCURRENCY',
-    default: '8',
     description: 'Lookups in flight at once.',
   },
   NSTATS_DNS_CACHE_SIZE: {
     env: 'NSTATS_DNS_CACHE_SIZE',
-    default: '4096',
     description: 'Addresses kept in the cache.',
   },
   NSTATS_DNS_TTL_SECONDS: {
     env: 'NSTATS_DNS_TTL_SECONDS',
-    default: '300',
     description: 'How long a name is kept.',
   },
   NSTATS_DNS_NEGATIVE_TTL_SECONDS: {
     env: 'NSTATS_DNS_NEGATIVE_TTL_SECONDS',
-    default: '60',
     description: 'How long "no name" (or a failed lookup) is kept.',
   },
   NSTATS_HEALTH_PORT: {
     env: 'NSTATS_HEALTH_PORT',
-    default: '0 (off)',
     description:
-      '`nstats run` serves `/livez`, `/readyz` (503 after a failed cycle) and `/metrics` (Prometheus text) on this port.',
+      '`nstats run` serves `/livez`, `/readyz` (503 after a failed cycle) and `/metrics` (Prometheus text) on this port (0: off).',
   },
   NSTATS_HEALTH_HOST: {
     env: 'NSTATS_HEALTH_HOST',
-    default: '0.0.0.0',
     description: 'Address the health endpoint binds (the kubelet probes the pod IP).',
   },
   NSTATS_HEALTH_SINK_FAILING_SECONDS: {
     env: 'NSTATS_HEALTH_SINK_FAILING_SECONDS',
-    default: '300',
     description:
       '`/readyz` answers 503 once writes to InfluxDB have failed for this long (0: at the first failure).',
   },
   NSTATS_INTERNAL_METRICS: {
     env: 'NSTATS_INTERNAL_METRICS',
-    default: 'false',
     description:
       "Also write nstats' own counters (the `/metrics` ones) as an `nstats_internal` point after each cycle.",
   },
@@ -313,7 +305,6 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
   NODE_NAME: { env: 'NODE_NAME', default: 'unset', description: 'Downward API: adds the `node` tag.' },
   NSTATS_LOG_LEVEL: {
     env: 'NSTATS_LOG_LEVEL',
-    default: 'info',
     description: 'fatal, error, warn, info, debug, trace or silent. Logs are JSON on stderr.',
   },
   NSTATS_ENV_FILE: {
@@ -323,3 +314,15 @@ export const SETTINGS: Readonly<Record<SettingName, SettingDoc>> = {
       'A file of settings (dotenv format) read at start-up; variables already set win. A file named here must exist and be readable.',
   },
 };
+
+/**
+ * A setting's default as the docs show it: the schema's own value where it has one, else the
+ * doc's words. A value other than a plain word or number is shown as code (`* * * * *` would be
+ * read as markdown).
+ */
+export function settingDefault(name: SettingName): string {
+  const field = settingsSchema.shape[name];
+  if (!(field instanceof z.ZodDefault)) return SETTINGS[name].default ?? '';
+  const value = String(field.def.defaultValue);
+  return /^[\w.-]+$/.test(value) ? value : `\`${value}\``;
+}

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig } from '../../src/config/load.js';
-import { SETTINGS } from '../../src/config/schema.js';
+import { SETTINGS, settingDefault, settingsSchema, type SettingName } from '../../src/config/schema.js';
+import { settingsTable } from '../../src/config/settings-table.js';
 
 const host = () => 'test-host';
 
@@ -207,9 +208,49 @@ describe('loadConfig', () => {
   it('documents every setting with a default and a description', () => {
     for (const [name, doc] of Object.entries(SETTINGS)) {
       expect(doc.env).toBe(name);
-      expect(doc.default.length).toBeGreaterThan(0);
+      expect(settingDefault(name as SettingName).length).toBeGreaterThan(0);
       expect(doc.description.length).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('documented defaults', () => {
+  /** The settings table's Default cell, by setting. */
+  const cells = new Map(
+    settingsTable()
+      .split('\n')
+      .slice(2)
+      .map((row) => {
+        const [names = '', value = ''] = row.slice(2).split(' | ');
+        return [names.slice(1, names.indexOf('`', 1)), value];
+      }),
+  );
+  /** What the schema gives every setting left unset. */
+  const unset = settingsSchema.parse({});
+
+  it.each(Object.keys(SETTINGS) as SettingName[])(
+    "%s: the table shows the schema's default, or, where it has none, words that restate no number",
+    (name) => {
+      const words = SETTINGS[name].default;
+      const value = unset[name];
+      if (value !== undefined) {
+        expect(words).toBeUndefined();
+        expect(cells.get(name)?.replaceAll('`', '')).toBe(String(value));
+      } else {
+        expect(words).toBeTruthy();
+        expect(cells.get(name)).toBe(words);
+        // Its figures come from the loader, checked below.
+        if (name !== 'NSTATS_SPOOL_MAX_MB') expect(words).not.toMatch(/\b\d+\b/);
+      }
+    },
+  );
+
+  it('NSTATS_SPOOL_MAX_MB documents the caps the loader uses', () => {
+    const mib = (env: Record<string, string>) =>
+      loadConfig(env, { hostname: host }).spool.maxBytes / (1024 * 1024);
+    expect(settingDefault('NSTATS_SPOOL_MAX_MB')).toBe(
+      `${mib({ NSTATS_SPOOL_DIR: '/spool' })} with NSTATS_SPOOL_DIR, ${mib({})} in memory`,
+    );
   });
 });
 
