@@ -48,8 +48,8 @@ function describe(failure: CaptureFailure, iface: string): string {
 
 /** Reads iftop's stderr to tell why it exited non-zero. */
 export function classifyIftopFailure(stderr: string): CaptureFailure {
-  // Through setpriv (see IftopCapture): iftop itself was not found.
-  if (/failed to execute .*No such file or directory/i.test(stderr)) return 'iftop-missing';
+  // Through setpriv or stdbuf (see IftopStream): iftop itself was not found.
+  if (/failed to (execute|run command) .*No such file or directory/i.test(stderr)) return 'iftop-missing';
   if (/permission to perform this capture|Operation not permitted|Permission denied/i.test(stderr))
     return 'permission';
   if (/No such device|SIOCGIFHWADDR/i.test(stderr)) return 'no-such-interface';

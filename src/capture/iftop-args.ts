@@ -20,3 +20,11 @@ export function iftopArgs(o: IftopArgsOptions): string[] {
   if (o.ports) args.push('-P');
   return args;
 }
+
+/**
+ * iftop's rate columns are kept in 2 s slots and its first slot is partial (capture opens mid-slot),
+ * so a 10 s window needs iftop to run 12 s: sample + 2, rounded up to a slot.
+ */
+export function iftopSeconds(sampleSeconds: number): number {
+  return 2 * Math.ceil(sampleSeconds / 2) + 2;
+}

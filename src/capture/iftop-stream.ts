@@ -6,7 +6,7 @@ import { parseIftop } from '../parse/iftop-parser.js';
 import type { ParseIssue, Snapshot } from '../parse/types.js';
 import { classifyIftopFailure, CaptureError, tail } from './errors.js';
 import { iftopArgs } from './iftop-args.js';
-import { findOnPath } from './iftop-capture.js';
+import { findOnPath } from './find-on-path.js';
 
 /** The double rule that closes each iftop table. */
 const TABLE_END = /^={20,}\s*$/;
@@ -44,13 +44,32 @@ export interface IftopStreamOptions {
   /** Time between SIGINT and SIGKILL at stop(). Default 1500 ms. */
   readonly graceMs?: number;
   /** Every table iftop prints, parsed, with the time it arrived. */
-  readonly onSnapshot: (snapshot: Snapshot, at: Date) => void;
+  readonly onSnapshot?: (snapshot: Snapshot, at: Date) => void;
+  /**
+   * Every table iftop prints, as text, not parsed (for a reader that needs only some of them);
+   * when given, onSnapshot and onIssues are not called. At exit, lines after the last table come
+   * here too, with `complete` false.
+   */
+  readonly onTable?: (text: string, at: Date, complete: boolean) => void;
   /** Lines of a table that could not be read. */
   readonly onIssues?: (issues: readonly ParseIssue[]) => void;
   /** iftop exited without stop() being called: a CaptureError saying why. */
   readonly onExit: (error: CaptureError) => void;
   /** How iftop's stdout is made line-buffered; default lineBuffering(). */
   readonly buffering?: ReturnType<typeof lineBuffering>;
+}
+
+/** What a source needs of the stream (a stand-in in unit tests). */
+export interface StreamLike {
+  readonly command: string;
+  readonly running: boolean;
+  /** Milliseconds spent parsing tables since the stream was made. */
+  readonly parseMs: number;
+  start(): void;
+  /** Has iftop print its open slot (see IftopStream.closeSlot). */
+  closeSlot(waitUntil?: number): Promise<void>;
+  /** Closes the open slot (waiting until `slotDeadline` at most), then stops iftop. */
+  stop(slotDeadline?: number): Promise<void>;
 }
 
 /**
@@ -92,7 +111,7 @@ export function lineBuffering(
  * closeSlot(). stop() closes the slot, then sends SIGINT, and SIGKILL after the grace;
  * `setpriv --pdeathsig SIGKILL` makes it die with nstats.
  */
-export class IftopStream {
+export class IftopStream implements StreamLike {
   readonly command: string;
   private child: ResultPromise | undefined;
   private stopping = false;
@@ -106,6 +125,8 @@ export class IftopStream {
   private tableWaiters: Array<() => void> = [];
   /** Tables dropped as reprints of the one before (answers to a key that came too early). */
   reprints = 0;
+  /** Milliseconds spent parsing tables since the stream was made. */
+  parseMs = 0;
 
   constructor(private readonly options: IftopStreamOptions) {
     const iftop = options.iftopPath ?? 'iftop';
@@ -145,6 +166,7 @@ export class IftopStream {
     let table: string[] = [];
     let size = 0;
     const lines = createInterface({ input: child.stdout });
+    const linesDone = new Promise<void>((resolve) => lines.once('close', resolve));
     lines.on('line', (line) => {
       if (line.startsWith('Listening on') && table.length === 0) return;
       table.push(line);
@@ -162,8 +184,13 @@ export class IftopStream {
         size = 0;
       }
     });
-    this.exited = child.then((result) => {
-      lines.close();
+    this.exited = child.then(async (result) => {
+      // Lines after the last closing rule (a table cut off, or output that is not iftop's) are
+      // read as one more, unfinished table: what is wrong with them is reported.
+      // (An iftop that never started may leave its stdout unended: wait 1 s at most.)
+      await Promise.race([linesDone, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+      if (table.some((line) => line.trim() !== '')) this.restArrived(table.join('\n'));
+      table = [];
       this.child = undefined;
       if (this.stopping) return;
       const stderr = String(result.stderr ?? '');
@@ -193,10 +220,25 @@ export class IftopStream {
     }
     this.lastTable = comparable;
     this.lastRotationAt = now;
+    if (this.options.onTable) {
+      this.options.onTable(text, new Date(now), true);
+      return;
+    }
+    const t0 = performance.now();
     const parsed = parseIftop(text);
+    this.parseMs += performance.now() - t0;
     if (parsed.issues.length > 0) this.options.onIssues?.(parsed.issues);
     const snapshot = parsed.snapshots.at(-1);
-    if (snapshot) this.options.onSnapshot(snapshot, new Date(now));
+    if (snapshot) this.options.onSnapshot?.(snapshot, new Date(now));
+  }
+
+  private restArrived(text: string): void {
+    if (this.options.onTable) {
+      this.options.onTable(text, new Date(), false);
+      return;
+    }
+    const parsed = parseIftop(text);
+    if (parsed.issues.length > 0) this.options.onIssues?.(parsed.issues);
   }
 
   /**

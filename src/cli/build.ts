@@ -1,11 +1,14 @@
 import { setLogger } from '@influxdata/influxdb-client';
 import { CaptureError } from '../capture/errors.js';
 import { defaultRouteInterface } from '../capture/default-interface.js';
-import { IftopCapture } from '../capture/iftop-capture.js';
 import type { Config } from '../config/config.js';
-import { PeerNamer } from '../enrich/peer-namer.js';
-import { dnsReverseLookup } from '../enrich/resolver.js';
+import { DnsResolver } from '../enrich/dns-resolver.js';
+import { ResolverChain, type Resolver } from '../enrich/resolver.js';
+import { dnsReverseLookup } from '../enrich/reverse-lookup.js';
 import type { Logger } from '../log/logger.js';
+import { ContinuousIftopSource } from '../source/iftop-continuous.js';
+import { SampledIftopSource } from '../source/iftop-sampled.js';
+import type { Source, SourceMode } from '../source/source.js';
 import { InfluxSink } from '../sink/influx-sink.js';
 import type { Sink } from '../sink/sink.js';
 import { DiskSpool, MemorySpool } from '../sink/spool.js';
@@ -28,22 +31,46 @@ export async function resolveInterface(config: Config): Promise<string> {
   return found;
 }
 
-/** The capture stage from config. */
-export function buildCapture(config: Config): IftopCapture {
-  return new IftopCapture({ iftopPath: config.capture.iftopPath, graceMs: config.capture.graceMs });
+/**
+ * The source from config: where observations come from. A new source is one file implementing
+ * Source, and one more case here.
+ */
+export function buildSource(
+  config: Config,
+  iface: string,
+  log: Logger,
+  mode: SourceMode = config.capture.mode,
+): Source {
+  const { flowLimit, ports, foldPorts, iftopPath, graceMs, sampleSeconds } = config.capture;
+  const common = { interface: iface, flowLimit, ports, foldPorts, iftopPath, graceMs };
+  switch (mode) {
+    case 'sampled':
+      return new SampledIftopSource({ ...common, sampleSeconds });
+    case 'continuous':
+      return new ContinuousIftopSource({ ...common, log });
+  }
 }
 
-/** The naming stage from config; undefined when reverse DNS is off. */
-export function buildNamer(config: Config): PeerNamer | undefined {
+/** The DNS resolver from config; undefined when reverse DNS is off. */
+export function buildDnsResolver(config: Config): DnsResolver | undefined {
   if (!config.dns.enabled) return undefined;
   const { servers, timeoutMs, concurrency, cacheSize, ttlSeconds, negativeTtlSeconds } = config.dns;
-  return new PeerNamer(dnsReverseLookup({ timeoutMs, ...(servers ? { servers } : {}) }), {
+  return new DnsResolver(dnsReverseLookup({ timeoutMs, ...(servers ? { servers } : {}) }), {
     timeoutMs,
     concurrency,
     cacheSize,
     ttlSeconds,
     negativeTtlSeconds,
   });
+}
+
+/**
+ * The resolvers from config, in the order they are asked; undefined when there are none. A new
+ * resolver is one file implementing Resolver, and one more entry here.
+ */
+export function buildResolvers(config: Config, dns = buildDnsResolver(config)): ResolverChain | undefined {
+  const resolvers: Resolver[] = [...(dns ? [dns] : [])];
+  return resolvers.length > 0 ? new ResolverChain(resolvers) : undefined;
 }
 
 /** The sink from config: InfluxDB when configured, else line protocol on stdout. */

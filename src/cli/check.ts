@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { classifyIftopFailure, CaptureError, tail } from '../capture/errors.js';
 import { iftopArgs } from '../capture/iftop-args.js';
 import type { Config } from '../config/config.js';
-import { dnsReverseLookup } from '../enrich/resolver.js';
+import { dnsReverseLookup } from '../enrich/reverse-lookup.js';
 import { createLogger } from '../log/logger.js';
 import { InfluxSink } from '../sink/influx-sink.js';
 import { DiskSpool, MemorySpool } from '../sink/spool.js';

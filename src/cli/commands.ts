@@ -1,23 +1,24 @@
 import yoctoSpinner from 'yocto-spinner';
-import { iftopSeconds } from '../capture/iftop-capture.js';
+import { iftopSeconds } from '../capture/iftop-args.js';
 import type { Config } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { HealthServer } from '../health/health-server.js';
 import { SelfMetrics } from '../health/self-metrics.js';
-import { ContinuousSource } from '../pipeline/continuous.js';
 import { Daemon } from '../pipeline/daemon.js';
-import { takeSample, type Sample } from '../pipeline/sample.js';
+import { observe, type Observed } from '../pipeline/observe.js';
 import { cronScheduler } from '../schedule/scheduler.js';
-import { buildPoints } from '../sink/points.js';
-import { safeTagValue } from '../sink/tag-value.js';
-import { buildCapture, buildNamer, buildSink, resolveInterface } from './build.js';
+import { safeTagValue } from '../record/tag-value.js';
+import { buildDnsResolver, buildResolvers, buildSink, buildSource, resolveInterface } from './build.js';
 import { formatJson, formatLines, formatTable } from './format.js';
 
-/** `nstats once`: one capture, printed. */
+/**
+ * `nstats once`: one sampled window, through the same path as `run` (source, resolvers,
+ * records), printed.
+ */
 export async function onceCommand(config: Config, format: 'table' | 'json' | 'line'): Promise<number> {
   const iface = await resolveInterface(config);
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const namer = buildNamer(config);
+  const resolvers = buildResolvers(config);
   const seconds = iftopSeconds(config.capture.sampleSeconds);
   const spinner = process.stderr.isTTY
     ? yoctoSpinner({ stream: process.stderr, handleSignals: false })
@@ -37,29 +38,30 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
   const onSignal = () => abort.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let sample: Sample;
+  let observed: Observed;
   try {
-    sample = await takeSample(
-      { capture: buildCapture(config), ...(namer ? { namer } : {}), dnsBudgetMs: config.dns.budgetMs },
-      { ...config.capture, interface: iface },
+    observed = await observe(
+      {
+        source: buildSource(config, iface, log, 'sampled'),
+        ...(resolvers ? { resolvers } : {}),
+        resolveBudgetMs: config.dns.budgetMs,
+        identity: config.identity,
+      },
       abort.signal,
     );
   } finally {
-    namer?.close();
+    resolvers?.close();
     clearInterval(timer);
     spinner?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  for (const issue of sample.issues) log.warn(issue, `parse: line ${issue.line} skipped: ${issue.reason}`);
-  if (format === 'json') process.stdout.write(formatJson(sample));
-  else if (format === 'table') process.stdout.write(formatTable(sample));
-  else {
-    const time = sample.capture.endedAt;
-    process.stdout.write(
-      formatLines(buildPoints(sample.flows, { identity: config.identity, interface: iface, time })),
-    );
+  for (const issue of observed.observation.issues) {
+    log.warn(issue, `parse: line ${issue.line} skipped: ${issue.reason}`);
   }
+  if (format === 'json') process.stdout.write(formatJson(observed));
+  else if (format === 'table') process.stdout.write(formatTable(observed));
+  else process.stdout.write(formatLines(observed.records));
   return 0;
 }
 
@@ -67,12 +69,13 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
 export async function runCommand(config: Config, maxCycles?: number): Promise<number> {
   const log = createLogger(config.logLevel);
   const iface = await resolveInterface(config);
-  const namer = buildNamer(config);
+  const dns = buildDnsResolver(config);
+  const resolvers = buildResolvers(config, dns);
   const sink = buildSink(config, log);
   // Recovers the spool first: points an earlier run left are replayed before new ones.
   await sink.open();
   const metrics = new SelfMetrics(
-    { sink: () => sink.stats, ...(namer ? { dns: () => namer.stats } : {}) },
+    { sink: () => sink.stats, ...(dns ? { dns: () => dns.stats } : {}) },
     Date.now,
     config.health.sinkFailingMs,
   );
@@ -95,25 +98,13 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   }
   const daemon = new Daemon(
     {
-      capture: buildCapture(config),
-      ...(namer ? { namer } : {}),
-      dnsBudgetMs: config.dns.budgetMs,
+      source: buildSource(config, iface, log),
+      ...(resolvers ? { resolvers } : {}),
+      resolveBudgetMs: config.dns.budgetMs,
+      ...(dns ? { dnsStats: () => ({ ...dns.stats }) } : {}),
       sink,
       log,
       observer: metrics,
-      ...(config.capture.mode === 'continuous'
-        ? {
-            continuous: new ContinuousSource({
-              interface: iface,
-              flowLimit: config.capture.flowLimit,
-              ports: config.capture.ports,
-              foldPorts: config.capture.foldPorts,
-              iftopPath: config.capture.iftopPath,
-              graceMs: config.capture.graceMs,
-              log,
-            }),
-          }
-        : {}),
       ...(config.internalMetrics ? { selfPoint: (time: Date) => metrics.toRecord(selfTags, time) } : {}),
       makeScheduler: (job) => cronScheduler(config.schedule, job, log),
     },

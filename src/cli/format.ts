@@ -1,4 +1,5 @@
-import type { Sample } from '../pipeline/sample.js';
+import type { Observed } from '../pipeline/observe.js';
+import { nameFlows } from '../record/points.js';
 import { formatBitRate, formatBytes } from '../parse/units.js';
 import type { MetricRecord } from '../record/record.js';
 import { encodeLines } from '../sink/line-protocol.js';
@@ -11,9 +12,9 @@ function peer(name: string, address: string, port: number | undefined): string {
 }
 
 /** An aligned table with human units (binary prefixes: K = 1024). */
-export function formatTable(sample: Sample): string {
+export function formatTable({ observation, peers }: Observed): string {
   const header = ['#', 'sender', 'receiver', 'send (10s)', 'receive (10s)', 'sent', 'received'];
-  const rows = sample.flows.map(({ flow, sourceName, destinationName }) => [
+  const rows = nameFlows(observation.flows, peers).map(({ flow, sourceName, destinationName }) => [
     String(flow.rank),
     peer(sourceName, flow.source.address, flow.source.port),
     peer(destinationName, flow.destination.address, flow.destination.port),
@@ -30,36 +31,37 @@ export function formatTable(sample: Sample): string {
       .join('  ')
       .trimEnd();
   const out = [line(header), ...rows.map(line)];
-  const totals = sample.snapshot?.totals;
+  const totals = observation.totals;
   if (totals) {
     out.push(
       '',
-      `interface ${sample.interface}: send ${formatBitRate(totals.sendRate.last10s)}, receive ${formatBitRate(
+      `interface ${observation.interface}: send ${formatBitRate(totals.sendRate.last10s)}, receive ${formatBitRate(
         totals.receiveRate.last10s,
       )} (10 s); ${formatBytes(totals.cumulative.sentBytes)} sent, ${formatBytes(totals.cumulative.receivedBytes)} received`,
     );
   } else {
-    out.push('', `interface ${sample.interface}: no traffic seen (${sample.capture.ending})`);
+    out.push('', `interface ${observation.interface}: no traffic seen (${observation.ending})`);
   }
-  if (sample.issues.length > 0) out.push(`${sample.issues.length} unreadable iftop lines skipped`);
+  if (observation.issues.length > 0) out.push(`${observation.issues.length} unreadable iftop lines skipped`);
   return `${out.join('\n')}\n`;
 }
 
 /** The sample as one JSON document (machine units: bits/s and bytes). */
-export function formatJson(sample: Sample): string {
+export function formatJson({ observation, peers }: Observed): string {
   return `${JSON.stringify(
     {
-      interface: sample.interface,
-      startedAt: sample.capture.startedAt,
-      endedAt: sample.capture.endedAt,
-      ending: sample.capture.ending,
-      flows: sample.flows.map(({ flow, sourceName, destinationName }) => ({
+      interface: observation.interface,
+      mode: observation.mode,
+      startedAt: observation.start,
+      endedAt: observation.end,
+      ending: observation.ending,
+      flows: nameFlows(observation.flows, peers).map(({ flow, sourceName, destinationName }) => ({
         ...flow,
         source: { ...flow.source, name: sourceName },
         destination: { ...flow.destination, name: destinationName },
       })),
-      totals: sample.snapshot?.totals ?? null,
-      issues: sample.issues,
+      totals: observation.totals ?? null,
+      issues: observation.issues,
     },
     null,
     2,

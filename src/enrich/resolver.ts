@@ -1,77 +1,75 @@
-import { Resolver } from 'node:dns/promises';
-import { isIP } from 'node:net';
-
-/**
- * Reverse lookup of one address: the PTR names, `[]` when the address has none (NXDOMAIN or an
- * empty answer). Rejects on a server failure or timeout. Injectable: tests pass fakes.
- */
-export interface ReverseLookup {
-  (address: string): Promise<string[]>;
-  /** Cancels lookups in flight (they resolve as failures), so a one-shot command can exit. */
-  cancel?(): void;
+/** What a resolver knows of one address. */
+export interface PeerInfo {
+  /** The name to show for the peer (a point's `sender`/`receiver`). */
+  readonly name: string;
+  /**
+   * More of what is known (a namespace, a workload, a kind), written as tags of the peer's side:
+   * `namespace` becomes `senderNamespace` or `receiverNamespace`.
+   */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
-const NO_NAME = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME']);
+/** Counters of one resolver since start-up, by address asked. */
+export interface ResolverCounts {
+  /** Answered with a name. */
+  hits: number;
+  /** Known to have no name here. */
+  misses: number;
+  /** Failed, timed out, or not answered within the cycle's budget. */
+  errors: number;
+}
 
 /**
- * c-ares hands names over in DNS presentation form: `\"`, `\\`, `\.` and `\DDD` (a byte, for
- * anything unprintable or non-ASCII) are escapes. This returns the name as its owner wrote it,
- * bytes decoded as UTF-8. Making it safe for line protocol is the sink's job, not this one's.
+ * From addresses to what is known of them. Adding a resolver is one new file implementing this,
+ * and one line in `src/cli/build.ts` (buildResolvers).
  */
-export function decodePresentation(name: string): string {
-  if (!name.includes('\\')) return name;
-  const bytes: number[] = [];
-  const encoder = new TextEncoder();
-  for (let i = 0; i < name.length; i++) {
-    const c = name[i]!;
-    if (c === '\\' && /^\d{3}$/.test(name.slice(i + 1, i + 4)) && Number(name.slice(i + 1, i + 4)) < 256) {
-      bytes.push(Number(name.slice(i + 1, i + 4)));
-      i += 3;
-    } else if (c === '\\' && i + 1 < name.length) {
-      bytes.push(...encoder.encode(name[i + 1]));
-      i += 1;
-    } else {
-      bytes.push(...encoder.encode(c));
-    }
+export interface Resolver {
+  /** Its name in `/metrics` (`resolver` label) and logs. */
+  readonly name: string;
+  /**
+   * What it knows of each address, by the time `budgetMs` has passed at most. An address it has
+   * no answer for is absent; `errors` lists those that failed or were not answered in time.
+   * Never rejects.
+   */
+  resolve(
+    addresses: readonly string[],
+    budgetMs: number,
+  ): Promise<{ readonly found: Map<string, PeerInfo>; readonly errors: number }>;
+  /** Stops lookups in flight (for one-shot commands). */
+  close(): void;
+}
+
+/**
+ * Resolvers asked in their configured order, sharing one budget: each is asked only for what the
+ * ones before it did not answer, the first answer wins, and an address nobody names keeps its IP
+ * (absent from the result).
+ */
+export class ResolverChain {
+  readonly counts: ReadonlyMap<string, ResolverCounts>;
+
+  constructor(readonly resolvers: readonly Resolver[]) {
+    this.counts = new Map(resolvers.map((r) => [r.name, { hits: 0, misses: 0, errors: 0 }]));
   }
-  return new TextDecoder('utf-8', { fatal: false }).decode(new Uint8Array(bytes));
-}
 
-/** The PTR query name of an address: `4.3.2.1.in-addr.arpa`, or the nibble form under `ip6.arpa`. */
-export function reverseName(address: string): string {
-  if (isIP(address) === 4) return `${address.split('.').reverse().join('.')}.in-addr.arpa`;
-  if (isIP(address) !== 6) throw new TypeError(`reverseName: not an IP address: ${address}`);
-  let groups = address.toLowerCase().split('::');
-  const head = groups[0] ? groups[0].split(':') : [];
-  const tail = groups.length > 1 && groups[1] ? groups[1].split(':') : [];
-  // An embedded IPv4 tail (::ffff:1.2.3.4) is two groups.
-  const expand = (gs: string[]) =>
-    gs.flatMap((g) => {
-      if (!g.includes('.')) return [g];
-      const [a = 0, b = 0, c = 0, d = 0] = g.split('.').map(Number);
-      return [((a << 8) | b).toString(16), ((c << 8) | d).toString(16)];
-    });
-  const h = expand(head);
-  const t = expand(tail);
-  groups = groups.length > 1 ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
-  const nibbles = groups.map((g) => g.padStart(4, '0')).join('');
-  return `${[...nibbles].reverse().join('.')}.ip6.arpa`;
-}
-
-/** A ReverseLookup backed by c-ares with its own timeout and one try, on the given servers. */
-export function dnsReverseLookup(options: { servers?: readonly string[]; timeoutMs: number }): ReverseLookup {
-  const resolver = new Resolver({ timeout: options.timeoutMs, tries: 1 });
-  if (options.servers && options.servers.length > 0) resolver.setServers([...options.servers]);
-  const lookup: ReverseLookup = async (address) => {
-    try {
-      // resolvePtr rather than reverse(): reverse() falls back to /etc/hosts and reports a server
-      // timeout as ENOTFOUND ("no name"), which would hide a failing DNS server.
-      return (await resolver.resolvePtr(reverseName(address))).map(decodePresentation);
-    } catch (err) {
-      if (NO_NAME.has((err as NodeJS.ErrnoException).code ?? '')) return [];
-      throw err;
+  async resolve(addresses: Iterable<string>, budgetMs: number): Promise<Map<string, PeerInfo>> {
+    const answers = new Map<string, PeerInfo>();
+    let left = [...new Set(addresses)];
+    const deadline = performance.now() + budgetMs;
+    for (const resolver of this.resolvers) {
+      if (left.length === 0) break;
+      const counts = this.counts.get(resolver.name)!;
+      const budget = Math.max(0, deadline - performance.now());
+      const { found, errors } = await resolver.resolve(left, budget);
+      for (const [address, info] of found) answers.set(address, info);
+      counts.hits += found.size;
+      counts.errors += errors;
+      counts.misses += left.length - found.size - errors;
+      left = left.filter((a) => !found.has(a));
     }
-  };
-  lookup.cancel = () => resolver.cancel();
-  return lookup;
+    return answers;
+  }
+
+  close(): void {
+    for (const r of this.resolvers) r.close();
+  }
 }

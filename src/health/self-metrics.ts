@@ -1,4 +1,4 @@
-import type { PeerNamerStats } from '../enrich/peer-namer.js';
+import type { DnsResolverStats } from '../enrich/dns-resolver.js';
 import type { CycleReport } from '../pipeline/daemon.js';
 import { CAPTURE_FAILURES, CaptureError, type CaptureFailure } from '../capture/errors.js';
 import { int, type Field, type MetricRecord } from '../record/record.js';
@@ -62,7 +62,7 @@ export class SelfMetrics implements CycleObserver {
   lastCycleOk: boolean | undefined;
 
   constructor(
-    private readonly sources: { sink: () => SinkStats; dns?: () => PeerNamerStats },
+    private readonly sources: { sink: () => SinkStats; dns?: () => DnsResolverStats },
     private readonly now: () => number = Date.now,
     /** `/readyz` fails once writes have failed this long. */
     private readonly sinkFailingMs = 300_000,

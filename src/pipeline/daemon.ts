@@ -1,17 +1,12 @@
 import type { Config } from '../config/config.js';
 import type { MetricRecord } from '../record/record.js';
 import type { Logger } from '../log/logger.js';
-import {
-  buildInterfacePoint,
-  buildPeriodRemainderPoint,
-  buildPoints,
-  buildRemainderPoint,
-} from '../sink/points.js';
-import type { ContinuousSource } from './continuous.js';
 import type { Sink } from '../sink/sink.js';
 import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
-import { nameFlows, takeSample, type SampleDeps } from './sample.js';
+import type { Observation } from '../source/source.js';
+import { backoff } from '../util/backoff.js';
+import { complete, type ObserveDeps } from './observe.js';
 
 /** After failures in a row, at most one tick in this many runs a cycle. */
 export const MAX_BACKOFF_TICKS = 8;
@@ -36,7 +31,7 @@ export interface CycleReport {
 }
 
 /** What the daemon is built from; all made once at start-up. */
-export interface DaemonDeps extends SampleDeps {
+export interface DaemonDeps extends Omit<ObserveDeps, 'identity'> {
   readonly sink: Sink;
   readonly log: Logger;
   readonly makeScheduler: (job: () => Promise<void>) => Scheduler;
@@ -44,12 +39,12 @@ export interface DaemonDeps extends SampleDeps {
   readonly observer?: CycleObserver;
   /** After each cycle, a point of nstats' own counters to write too (NSTATS_INTERNAL_METRICS). */
   readonly selfPoint?: (time: Date) => MetricRecord;
-  /** Continuous mode (NSTATS_MODE=continuous): one running iftop; each tick takes its period. */
-  readonly continuous?: ContinuousSource;
+  /** Reverse-DNS counters for the cycle's log line. */
+  readonly dnsStats?: () => Readonly<Record<string, number>>;
 }
 
 /**
- * `nstats run`: on every tick, capture -> parse -> name -> points -> sink. A failing cycle is
+ * `nstats run`: on every tick, source -> resolvers -> records -> sink, the same for every source. A failing cycle is
  * logged and counted, and the schedule goes on, backing off while cycles keep failing (1, 2, 4,
  * then every 8th tick) and back to every tick after one works. `stop()` stops the schedule, ends a
  * running capture cleanly (SIGINT to iftop, keeping what it printed), and closes the sink.
@@ -81,17 +76,14 @@ export class Daemon {
   run(): Promise<void> {
     const { log } = this.deps;
     this.scheduler = this.deps.makeScheduler(() => this.tick());
-    if (this.deps.continuous) {
-      const source = this.deps.continuous;
-      this.startingSource = source.start().catch((err: unknown) => {
-        log.error({ err }, `capture: cannot start iftop: ${(err as Error).message}`);
-      });
-    }
+    this.startingSource = this.deps.source.start().catch((err: unknown) => {
+      log.error({ err }, `capture: cannot start iftop: ${(err as Error).message}`);
+    });
     this.scheduler.start();
     log.info(
       {
         interface: this.config.capture.interface,
-        mode: this.deps.continuous ? 'continuous' : 'sampled',
+        mode: this.deps.source.mode,
         schedule: this.config.schedule,
         sink: this.deps.sink.name,
         nextRun: this.scheduler.nextRun(),
@@ -120,9 +112,9 @@ export class Daemon {
           this.deps.log.info(report, `cycle: done, ${report.points} points`);
         },
         (err: unknown) => {
-          // Back off: after the n-th failure in a row skip 2^(n-1) - 1 ticks, at most 7.
+          // Back off: after the n-th failure in a row run every 2^(n-1)-th tick, at most every 8th.
           this.failures++;
-          this.skipTicks = Math.min(2 ** (this.failures - 1), MAX_BACKOFF_TICKS) - 1;
+          this.skipTicks = backoff(this.failures, 1, MAX_BACKOFF_TICKS) - 1;
           this.deps.observer?.cycleFailed(err);
           this.deps.log.error({ err }, `cycle: failed: ${err instanceof Error ? err.message : String(err)}`);
         },
@@ -148,101 +140,57 @@ export class Daemon {
   }
 
   private async cycle(): Promise<CycleReport> {
-    if (this.deps.continuous) return this.continuousCycle(this.deps.continuous);
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    const sample = await takeSample(this.deps, this.config.capture, this.abort.signal);
-    for (const issue of sample.issues.slice(0, 20)) {
-      this.deps.log.warn(
-        { line: issue.line, raw: issue.raw },
-        `parse: line ${issue.line} skipped: ${issue.reason}`,
-      );
-    }
-    if (!sample.snapshot) {
-      this.deps.log.info(
-        { ending: sample.capture.ending },
-        'capture: iftop printed no table (no traffic after the sample)',
-      );
-    }
-    const ctx = {
-      identity: this.config.identity,
-      interface: sample.interface,
-      time: sample.capture.endedAt,
-    };
-    const points = buildPoints(sample.flows, ctx);
-    const remainder = sample.snapshot
-      ? buildRemainderPoint(sample.snapshot, this.config.capture.flowLimit, ctx)
-      : undefined;
-    if (remainder) points.push(remainder);
-    if (sample.counters) {
-      points.push(buildInterfacePoint(sample.counters, ctx));
-    } else if (!this.countersWarned) {
-      this.countersWarned = true;
-      this.deps.log.warn(
-        { error: sample.countersError },
-        `capture: interface counters not readable, no nstat_interface points: ${sample.countersError ?? ''}`,
-      );
-    }
-    const t1 = performance.now();
-    // Resolves once the points are in the spool; delivery goes on in the background.
-    await this.deps.sink.write(points);
-    const cpu = process.cpuUsage(cpu0);
-    return {
-      flows: sample.flows.length,
-      points: points.length,
-      parseIssues: sample.issues.length,
-      ending: sample.capture.ending,
-      durationMs: Math.round(performance.now() - t0),
-      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-      captureMs: Math.round(sample.timings.captureMs),
-      parseMs: Math.round(sample.timings.parseMs * 10) / 10,
-      nameMs: Math.round(sample.timings.nameMs),
-      writeMs: Math.round(performance.now() - t1),
-      ...(this.deps.namer ? { dns: { ...this.deps.namer.stats } } : {}),
-    };
-  }
-
-  /**
-   * Continuous mode: the period since the last tick, with exact bytes per flow, its remainder and
-   * the interface counters over the same span. Its points are written even when iftop failed during
-   * the period (what it counted is kept); the cycle then fails, so it is counted and backed off.
-   */
-  private async continuousCycle(source: ContinuousSource): Promise<CycleReport> {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     await this.startingSource;
-    const take = await source.take();
-    const now = take.period.end;
-    for (const issue of take.issues.slice(0, 20)) {
-      this.deps.log.warn({ line: issue.line, raw: issue.raw }, `parse: line skipped: ${issue.reason}`);
+    const observation = await this.deps.source.collect(this.abort.signal);
+    return this.deliver(observation, t0, cpu0);
+  }
+
+  /**
+   * Names, builds and writes one observation's records. They are written even when the source
+   * failed during the window (what it counted is kept); the cycle then fails, so it is counted
+   * and backed off.
+   */
+  private async deliver(
+    observation: Observation,
+    t0 = performance.now(),
+    cpu0 = process.cpuUsage(),
+  ): Promise<CycleReport> {
+    const { log } = this.deps;
+    for (const issue of observation.issues.slice(0, 20)) {
+      log.warn({ line: issue.line, raw: issue.raw }, `parse: line ${issue.line} skipped: ${issue.reason}`);
     }
+    if (observation.ending === 'deadline') {
+      log.info({ ending: observation.ending }, 'capture: iftop printed no table');
+    }
+    if (!observation.counters && !this.countersWarned) {
+      this.countersWarned = true;
+      log.warn(
+        { error: observation.countersError },
+        `capture: interface counters not readable, no nstat_interface points: ${observation.countersError ?? ''}`,
+      );
+    }
+    const observed = await complete({ ...this.deps, identity: this.config.identity }, observation);
     const t1 = performance.now();
-    const flows = take.period.flows;
-    const named = await nameFlows(this.deps, flows);
-    const t2 = performance.now();
-    const ctx = { identity: this.config.identity, interface: this.config.capture.interface, time: now };
-    const seconds = (take.period.end.getTime() - take.period.start.getTime()) / 1000;
-    const points = buildPoints(named, ctx);
-    const remainder = buildPeriodRemainderPoint(take.period.remainder, Math.max(seconds, 0.001), ctx);
-    if (remainder) points.push(remainder);
-    if (take.counters) points.push(buildInterfacePoint(take.counters, ctx));
-    const t3 = performance.now();
-    await this.deps.sink.write(points);
-    if (take.failure) throw take.failure;
+    // Resolves once the records are in the spool; delivery goes on in the background.
+    await this.deps.sink.write(observed.records);
+    if (observation.failure) throw observation.failure;
     const cpu = process.cpuUsage(cpu0);
+    const seconds = observation.end.getTime() - observation.start.getTime();
     return {
-      flows: flows.length,
-      points: points.length,
-      parseIssues: take.issues.length,
-      ending: 'continuous',
+      flows: observation.flows.length,
+      points: observed.records.length,
+      parseIssues: observation.issues.length,
+      ending: observation.ending,
       durationMs: Math.round(performance.now() - t0),
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-      captureMs: Math.round(seconds * 1000),
-      parseMs: 0,
-      nameMs: Math.round(t2 - t1),
-      writeMs: Math.round(performance.now() - t3),
-      snapshots: take.period.snapshots,
-      ...(this.deps.namer ? { dns: { ...this.deps.namer.stats } } : {}),
+      captureMs: Math.round(seconds),
+      parseMs: Math.round(observation.parseMs * 10) / 10,
+      nameMs: Math.round(observed.resolveMs),
+      writeMs: Math.round(performance.now() - t1),
+      ...(observation.mode === 'continuous' ? { snapshots: observation.tables } : {}),
+      ...(this.deps.dnsStats ? { dns: { ...this.deps.dnsStats() } } : {}),
     };
   }
 
@@ -259,11 +207,11 @@ export class Daemon {
     await this.scheduler?.stop();
     this.abort.abort();
     await this.running;
-    if (this.deps.continuous) {
-      // iftop stops; what it counted since the last tick is written as one last, shorter period.
-      await this.startingSource;
-      await this.deps.continuous.stop(deadline);
-      await this.continuousCycle(this.deps.continuous).then(
+    // The source stops; what it held since the last tick is written as one last, shorter window.
+    await this.startingSource;
+    const last = await this.deps.source.stop(deadline);
+    if (last) {
+      await this.deliver(last).then(
         (report) => log.info(report, `cycle: done, ${report.points} points (the last, at stop)`),
         (err: unknown) => log.warn({ err }, `cycle: the last period at stop: ${(err as Error).message}`),
       );

@@ -7,6 +7,7 @@ import type { Spool, SpoolBatch } from './spool.js';
 import { HttpTransport } from './http-transport.js';
 import { encodeLines } from './line-protocol.js';
 import { V1WriteTransport } from './v1-transport.js';
+import { backoff } from '../util/backoff.js';
 
 /** Timestamp precision of every write (and of the lines in the spool). */
 export const PRECISION = 'ms';
@@ -286,7 +287,7 @@ export class InfluxSink implements Sink {
       return false;
     }
     const delay = Math.max(
-      Math.min(RETRY_MIN_MS * 2 ** (this.failures - 1), this.config.retryMaxMs),
+      backoff(this.failures, RETRY_MIN_MS, this.config.retryMaxMs),
       Math.min(retryAfterMs(error), 10 * this.config.retryMaxMs),
     );
     const log = this.failures === 1 ? this.log.warn.bind(this.log) : this.log.debug.bind(this.log);

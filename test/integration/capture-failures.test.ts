@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IftopCapture } from '../../src/capture/iftop-capture.js';
 import { loadConfig } from '../../src/config/load.js';
 import { SelfMetrics } from '../../src/health/self-metrics.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Daemon } from '../../src/pipeline/daemon.js';
 import { LineProtocolSink } from '../../src/sink/stdout-sink.js';
+import { SampledIftopSource } from '../../src/source/iftop-sampled.js';
 
-// The daemon with the real IftopCapture and a stand-in iftop that crashes, prints garbage, or
+// The daemon with the real sampled iftop source and a stand-in iftop that crashes, prints garbage, or
 // hangs ignoring SIGINT: cycles fail or find nothing, the daemon goes on, and no process is left.
 
 let dir: string;
@@ -49,8 +49,16 @@ function daemonOver(iftopPath: string, sampleSeconds: number, graceMs: number) {
   let job: (() => Promise<void>) | undefined;
   const daemon = new Daemon(
     {
-      capture: new IftopCapture({ iftopPath, graceMs, slackMs: 200 }),
-      dnsBudgetMs: 100,
+      source: new SampledIftopSource({
+        interface: 'eth0',
+        sampleSeconds,
+        flowLimit: 100,
+        ports: false,
+        foldPorts: true,
+        iftopPath,
+        graceMs,
+      }),
+      resolveBudgetMs: 100,
       sink,
       log: createLogger('silent', out),
       observer: metrics,

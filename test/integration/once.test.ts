@@ -37,6 +37,16 @@ afterAll(async () => {
   await net?.destroy();
 });
 
+async function waitForIftop(iface: string): Promise<void> {
+  const t0 = performance.now();
+  while ((await iftopPids(iface)).length === 0) {
+    if (performance.now() - t0 > 10_000) throw new Error('no iftop started');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // iftop opens its capture a little after it starts.
+  await new Promise((r) => setTimeout(r, 500));
+}
+
 function within(actual: number, expected: number, fraction: number): void {
   expect(actual, `expected ${actual} within ${fraction * 100} % of ${expected}`).toBeGreaterThanOrEqual(
     expected * (1 - fraction),
@@ -159,11 +169,45 @@ describe('nstats once, real iftop on a veth pair', () => {
     expect(l.exitCode, String(l.stderr)).toBe(0);
     expect(String(l.stdout)).toMatch(
       new RegExp(
-        `^nstat,hosts=web-0,interface=${net.hostIf},receiver=peer\\.nstats\\.test,receiverIp=${net.peerV4.replaceAll('.', '\\.')},sender=${net.hostV4.replaceAll('.', '\\.')},senderIp=\\S+ receiveRate=[\\d.e+]+,receivedBytes=\\d+i,sendRate=[\\d.e+]+,sentBytes=\\d+i \\d{13}$`,
+        `^nstat,hosts=web-0,interface=${net.hostIf},mode=sampled,receiver=peer\\.nstats\\.test,receiverIp=${net.peerV4.replaceAll('.', '\\.')},sender=${net.hostV4.replaceAll('.', '\\.')},senderIp=\\S+ receiveRate=[\\d.e+]+,receivedBytes=\\d+i,sendRate=[\\d.e+]+,sentBytes=\\d+i \\d{13}$`,
         'm',
       ),
     );
+    // As `run` writes it: the interface's counters too.
+    expect(String(l.stdout)).toMatch(
+      new RegExp(`^nstat_interface,hosts=web-0,interface=${net.hostIf},mode=sampled rxBytes=\\d+i,`, 'm'),
+    );
   });
+
+  // iftop -s N prints only if a packet comes after N s: a sample whose traffic stopped before
+  // was lost whole. The sampled source has iftop print its open slot at the window's end.
+  // The traffic starts about a second into the window (once iftop is up): 10 s of it ends about
+  // 11 s in, a second before the 12 s window closes.
+  it.each([6, 9, 10])(
+    'keeps a sample whose traffic lasts only %i s of a 10 s sample: its flow and all its bytes',
+    async (seconds) => {
+      const run = nstats(['once', '-i', net.hostIf, '-s', '10', '-f', 'json'], { NSTATS_DNS: 'false' });
+      await waitForIftop(net.hostIf);
+      const sent = await sendUdp({
+        from: 'host',
+        net,
+        to: net.peerV4,
+        port: 9010 + seconds,
+        bitsPerSecond: 400_000,
+        payloadBytes: 800,
+        seconds,
+      });
+      const r = await run;
+      expect(r.exitCode, String(r.stderr)).toBe(0);
+      const sample = JSON.parse(String(r.stdout)) as JsonSample;
+      expect(sample.ending).toBe('printed');
+      const flow = sample.flows.find((f) => f.destination.address === net.peerV4);
+      expect(flow, JSON.stringify(sample)).toBeDefined();
+      // The cumulative column has three significant digits.
+      within(flow!.sent.cumulativeBytes, sent.ipBytes, 0.02);
+    },
+    40_000,
+  );
 
   it('on an idle interface returns within the sample length + 5 s and leaves no iftop behind', async () => {
     const idle = await createTestNet();

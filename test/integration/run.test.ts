@@ -142,7 +142,7 @@ describe('nstats run writes nstat points', () => {
     const lines = String(r.stdout).trim().split('\n');
     const line = lines.find((l) => l.includes(`receiverIp=${net.peerV4}`));
     expect(line, String(r.stdout)).toMatch(
-      /^nstat,hosts=web-0,interface=\S+,namespace=shop,node=node-1,pod=web-0,receiver=cache\\ 1\\,\\ eu\\=west\\ "x",/,
+      /^nstat,hosts=web-0,interface=\S+,mode=sampled,namespace=shop,node=node-1,pod=web-0,receiver=cache\\ 1\\,\\ eu\\=west\\ "x",/,
     );
     for (const e of events) expect(e.raw, 'every log line is JSON').toBeUndefined();
     const done = events.find((e) => String(e.msg).startsWith('cycle: done'))!;

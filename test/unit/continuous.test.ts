@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CaptureError } from '../../src/capture/errors.js';
-import type { IftopStreamOptions } from '../../src/capture/iftop-stream.js';
+import type { IftopStreamOptions, StreamLike } from '../../src/capture/iftop-stream.js';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
-import { FlowAccumulator } from '../../src/pipeline/accumulator.js';
-import { ContinuousSource, type StreamLike } from '../../src/pipeline/continuous.js';
+import { FlowAccumulator } from '../../src/source/accumulator.js';
+import { ContinuousIftopSource } from '../../src/source/iftop-continuous.js';
 import { memoryLog } from '../helpers/log.js';
 
 const fixture = (name: string) =>
@@ -60,6 +60,7 @@ describe('FlowAccumulator', () => {
 class FakeStream implements StreamLike {
   readonly command = 'iftop (fake)';
   running = false;
+  parseMs = 0;
   starts = 0;
   constructor(readonly options: IftopStreamOptions) {}
   start(): void {
@@ -79,11 +80,11 @@ class FakeStream implements StreamLike {
   }
 }
 
-describe('ContinuousSource', () => {
+describe('ContinuousIftopSource', () => {
   it('restarts an iftop that exits, backing off, and fails the period that got no table', async () => {
     let stream: FakeStream | undefined;
     const { log, events } = memoryLog();
-    const source = new ContinuousSource({
+    const source = new ContinuousIftopSource({
       interface: 'eth0',
       flowLimit: 100,
       ports: false,
@@ -98,22 +99,27 @@ describe('ContinuousSource', () => {
     await source.start();
     expect(stream!.starts).toBe(1);
     const snap = fixture('continuous').snapshots[0]!;
-    stream!.options.onSnapshot(snap, new Date());
+    stream!.options.onSnapshot!(snap, new Date());
     stream!.exit();
     // A table came in this period: its bytes are kept and the period does not fail.
-    const first = await source.take();
+    const first = await source.collect();
     expect(first.failure).toBeUndefined();
-    expect(first.period.flows).toHaveLength(1);
+    expect(first).toMatchObject({ mode: 'continuous', ending: 'continuous', tables: 1 });
+    expect(first.flows).toHaveLength(1);
     expect(first.countersError).toMatch(/ENOENT/);
     // No table since, iftop not running: the period fails with iftop's error.
-    expect((await source.take()).failure?.message).toMatch(/boom/);
+    expect((await source.collect()).failure?.message).toMatch(/boom/);
     await new Promise((r) => setTimeout(r, 1100));
     expect(stream!.starts).toBe(2);
     stream!.exit();
     await new Promise((r) => setTimeout(r, 300));
     expect(stream!.starts).toBe(3); // the second delay is capped at 200 ms
     expect(events.filter((e) => String(e.msg).startsWith('capture: iftop exited'))).toHaveLength(2);
-    await source.stop();
+    // What came after the last collect is the last observation, returned at stop.
+    stream!.options.onSnapshot!(snap, new Date());
+    const last = await source.stop();
     expect(stream!.running).toBe(false);
+    expect(last.flows).toHaveLength(1);
+    expect(last.flows[0]!.sent.cumulativeBytes).toBe(Math.round(snap.flows[0]!.sent.rates.last2s / 4));
   });
 });

@@ -5,47 +5,69 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLog } from '../helpers/log.js';
 import { describe, expect, it } from 'vitest';
-import type { Capture, CaptureRequest, CaptureResult } from '../../src/capture/capture.js';
 import { CaptureError } from '../../src/capture/errors.js';
+import { readInterfaceCounters } from '../../src/capture/interface-counters.js';
 import { loadConfig } from '../../src/config/load.js';
 import { Daemon, type DaemonDeps } from '../../src/pipeline/daemon.js';
 import { cronScheduler } from '../../src/schedule/scheduler.js';
 import { emptySinkStats, type Sink, type SinkStats } from '../../src/sink/sink.js';
+import { sampledObservation } from '../../src/source/iftop-sampled.js';
+import type { Observation, Source } from '../../src/source/source.js';
 
 const IPV4 = readFileSync(new URL('../fixtures/iftop/ipv4.txt', import.meta.url), 'utf8');
 
-/** A capture that returns a real iftop text after `delayMs`, or fails; records concurrency. */
-class FakeCapture implements Capture {
+const NO_SYSFS = join(tmpdir(), 'nstats-no-sysfs');
+
+/**
+ * A sampled source that returns a real iftop table after `delayMs` (or at once when aborted, with
+ * nothing), or fails; records concurrency. Counters come from `sysClassNet`.
+ */
+class FakeSource implements Source {
+  readonly mode = 'sampled';
   calls = 0;
   active = 0;
   maxActive = 0;
   constructor(
     private readonly delayMs: number,
     private readonly fail = false,
+    private readonly sysClassNet = NO_SYSFS,
   ) {}
-  async capture(request: CaptureRequest): Promise<CaptureResult> {
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+  stop(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+  async collect(signal?: AbortSignal): Promise<Observation> {
     this.calls++;
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
-    const startedAt = new Date();
+    const start = new Date();
     try {
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.delayMs);
-        request.signal?.addEventListener('abort', () => {
+        signal?.addEventListener('abort', () => {
           clearTimeout(t);
           resolve();
         });
       });
-      if (this.fail) throw new CaptureError('failed', request.interface, 'fake-iftop', 1, 'boom');
-      const aborted = request.signal?.aborted ?? false;
-      return {
+      if (this.fail) throw new CaptureError('failed', 'eth0', 'fake-iftop', 1, 'boom');
+      const aborted = signal?.aborted ?? false;
+      const observation = sampledObservation(aborted ? undefined : IPV4, {
+        interface: 'eth0',
+        flowLimit: 100,
+        ports: false,
+        foldPorts: true,
         command: 'fake-iftop',
-        text: aborted ? '' : IPV4,
-        stderr: '',
-        startedAt,
-        endedAt: new Date(),
+        start,
+        end: new Date(),
         ending: aborted ? 'aborted' : 'printed',
-      };
+        tables: aborted ? 0 : 1,
+      });
+      const counters = await readInterfaceCounters('eth0', this.sysClassNet).catch(() => undefined);
+      return counters
+        ? { ...observation, counters: { before: counters, after: counters } }
+        : { ...observation, countersError: 'no sysfs' };
     } finally {
       this.active--;
     }
@@ -86,17 +108,16 @@ function fakeSysfs(): string {
   return dir;
 }
 
-function daemon(capture: Capture, sink: Sink, maxCycles?: number, more: Partial<DaemonDeps> = {}) {
+function daemon(source: Source, sink: Sink, maxCycles?: number, more: Partial<DaemonDeps> = {}) {
   const config = loadConfig({ NSTATS_INTERFACE: 'eth0', NSTATS_DNS: 'false', NSTATS_HOSTNAME: 'web-0' });
   const { log, events } = memoryLog();
   const d = new Daemon(
     {
-      capture,
-      dnsBudgetMs: 100,
+      source,
+      resolveBudgetMs: 100,
       sink,
       log,
       makeScheduler: (job) => cronScheduler('* * * * * *', job, log),
-      sysClassNet: join(tmpdir(), 'nstats-no-sysfs'),
       ...more,
     },
     { ...config, capture: { ...config.capture, interface: 'eth0' } },
@@ -107,10 +128,10 @@ function daemon(capture: Capture, sink: Sink, maxCycles?: number, more: Partial<
 
 describe('Daemon', () => {
   it('runs capture -> parse -> points -> sink on the schedule, never two cycles at once', async () => {
-    const capture = new FakeCapture(2500);
-    const sink = new MemorySink();
     const sysfs = fakeSysfs();
-    const { d, events } = daemon(capture, sink, 2, { sysClassNet: sysfs });
+    const capture = new FakeSource(2500, false, sysfs);
+    const sink = new MemorySink();
+    const { d, events } = daemon(capture, sink, 2);
     await d.run();
     rmSync(sysfs, { recursive: true });
     expect(capture.calls).toBe(2);
@@ -120,9 +141,9 @@ describe('Daemon', () => {
     );
     // Per cycle: the flow's nstat point and the interface's counters.
     expect(sink.lines).toHaveLength(4);
-    expect(sink.lines[0]).toMatch(/^nstat,hosts=web-0,interface=eth0,receiver=198\.18\.225\.2,/);
+    expect(sink.lines[0]).toMatch(/^nstat,hosts=web-0,interface=eth0,mode=sampled,receiver=198\.18\.225\.2,/);
     expect(sink.lines[1]).toMatch(
-      /^nstat_interface,hosts=web-0,interface=eth0 rxBytes=500i,rxPackets=5i,sampleRxBytes=0i,sampleRxPackets=0i,sampleSeconds=[\d.]+,sampleTxBytes=0i,sampleTxPackets=0i,txBytes=1000i,txPackets=10i \d+$/,
+      /^nstat_interface,hosts=web-0,interface=eth0,mode=sampled rxBytes=500i,rxPackets=5i,sampleRxBytes=0i,sampleRxPackets=0i,sampleSeconds=[\d.]+,sampleTxBytes=0i,sampleTxPackets=0i,txBytes=1000i,txPackets=10i \d+$/,
     );
     expect(sink.writes).toBe(2);
     expect(sink.closed).toBe(true);
@@ -132,7 +153,7 @@ describe('Daemon', () => {
   }, 15_000);
 
   it('logs a failing cycle and keeps its schedule', async () => {
-    const capture = new FakeCapture(10, true);
+    const capture = new FakeSource(10, true);
     const sink = new MemorySink();
     const { d, events } = daemon(capture, sink, 2);
     await d.run();
@@ -144,7 +165,7 @@ describe('Daemon', () => {
   }, 10_000);
 
   it('writes an nstats_internal point after every cycle, failed ones too, when asked', async () => {
-    const capture = new FakeCapture(10, true);
+    const capture = new FakeSource(10, true);
     const sink = new MemorySink();
     let calls = 0;
     const selfPoint = (time: Date) => ({
@@ -159,7 +180,7 @@ describe('Daemon', () => {
   }, 10_000);
 
   it('stop() ends a running capture at once and closes the sink with the deadline', async () => {
-    const capture = new FakeCapture(60_000);
+    const capture = new FakeSource(60_000);
     const sink = new MemorySink();
     const { d, events } = daemon(capture, sink);
     const running = d.run();
@@ -180,12 +201,14 @@ describe('Daemon back-off', () => {
   it('skips 0, 1, 3, then 7 ticks after failures in a row, and runs every tick again once a cycle works', async () => {
     let fail = true;
     let calls = 0;
-    const capture: Capture = {
-      capture: (request) => {
+    const capture: Source = {
+      mode: 'sampled',
+      start: () => Promise.resolve(),
+      stop: () => Promise.resolve(undefined),
+      collect: (signal) => {
         calls++;
-        if (fail)
-          return Promise.reject(new CaptureError('failed', request.interface, 'fake-iftop', 1, 'boom'));
-        return new FakeCapture(0).capture(request);
+        if (fail) return Promise.reject(new CaptureError('failed', 'eth0', 'fake-iftop', 1, 'boom'));
+        return new FakeSource(0).collect(signal);
       },
     };
     const config = loadConfig({ NSTATS_INTERFACE: 'eth0', NSTATS_DNS: 'false' });
@@ -193,8 +216,8 @@ describe('Daemon back-off', () => {
     let job: (() => Promise<void>) | undefined;
     const d = new Daemon(
       {
-        capture,
-        dnsBudgetMs: 100,
+        source: capture,
+        resolveBudgetMs: 100,
         sink: new MemorySink(),
         log,
         // A scheduler the test drives: one tick per call of job().
@@ -226,5 +249,42 @@ describe('Daemon back-off', () => {
     expect(afterRecovery.map(Number).join('')).toBe('000111111111');
     await d.stop('test');
     await running;
+  });
+});
+
+describe('Daemon with a source that holds a window at stop', () => {
+  it('writes the last observation stop() returns, and writes the points of a failed window before failing it', async () => {
+    const table = sampledObservation(IPV4, {
+      interface: 'eth0',
+      flowLimit: 100,
+      ports: false,
+      foldPorts: true,
+      command: 'fake',
+      start: new Date(0),
+      end: new Date(10_000),
+      ending: 'continuous',
+      tables: 1,
+    });
+    let collects = 0;
+    const source: Source = {
+      mode: 'continuous',
+      start: () => Promise.resolve(),
+      collect: () => {
+        collects++;
+        const failure = new CaptureError('failed', 'eth0', 'fake', 1, 'boom');
+        return Promise.resolve({ ...table, mode: 'continuous', failure });
+      },
+      stop: () => Promise.resolve({ ...table, mode: 'continuous', end: new Date(12_000) }),
+    };
+    const sink = new MemorySink();
+    const { d, events } = daemon(source, sink, 1);
+    await d.run();
+    expect(collects).toBe(1);
+    // The failed window's flow, then the one held at stop: both written, with mode=continuous.
+    expect(sink.lines).toHaveLength(2);
+    for (const line of sink.lines) expect(line).toMatch(/^nstat,hosts=web-0,interface=eth0,mode=continuous,/);
+    expect(sink.lines[1]).toMatch(/ 12000000000$/);
+    expect(events.some((e) => String(e.msg).startsWith('cycle: failed: capture: iftop failed'))).toBe(true);
+    expect(events.some((e) => e.msg === 'cycle: done, 1 points (the last, at stop)')).toBe(true);
   });
 });

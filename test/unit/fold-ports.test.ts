@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { foldEphemeralPorts } from '../../src/parse/fold-ports.js';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
 import type { Flow } from '../../src/parse/types.js';
-import { buildPoint } from '../../src/sink/points.js';
+import { buildPoint } from '../../src/record/points.js';
 
 const capture = (name: string) =>
   parseIftop(readFileSync(new URL(`../fixtures/iftop/${name}.txt`, import.meta.url), 'utf8')).snapshots.at(

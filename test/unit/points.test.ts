@@ -5,9 +5,16 @@ import { prng } from '../helpers/prng.js';
 import type { Endpoint, Flow } from '../../src/parse/types.js';
 import { readFileSync } from 'node:fs';
 import { parseIftop } from '../../src/parse/iftop-parser.js';
-import { buildPoint, buildPoints, buildRemainderPoint, EPHEMERAL } from '../../src/sink/points.js';
+import {
+  buildPoint,
+  buildPoints,
+  buildRecords,
+  buildRemainderPoint,
+  EPHEMERAL,
+} from '../../src/record/points.js';
+import { sampledObservation, tableRemainder } from '../../src/source/iftop-sampled.js';
 import { encodeLines, timestamp } from '../../src/sink/line-protocol.js';
-import { MAX_TAG_LENGTH, safeTagValue } from '../../src/sink/tag-value.js';
+import { MAX_TAG_LENGTH, safeTagValue } from '../../src/record/tag-value.js';
 
 const FLOW: Flow = {
   rank: 1,
@@ -160,7 +167,7 @@ describe('buildRemainderPoint', () => {
   it('carries what the flows iftop did not list add to its totals (10 of 40 flows listed)', () => {
     const snap = capture('default-limit');
     expect(snap.flows).toHaveLength(10);
-    const line = lineOf(buildRemainderPoint(snap, 10, ctx)!);
+    const line = lineOf(buildRemainderPoint(tableRemainder(snap, 10)!, ctx));
     expect(line).toMatch(
       /^nstat,hosts=web-0,interface=eth0,pod=web-0,receiver=\(other\\ flows\),sender=\(other\\ flows\) /,
     );
@@ -177,8 +184,8 @@ describe('buildRemainderPoint', () => {
 
   it('is not written when iftop listed fewer flows than the limit', () => {
     const snap = capture('many-flows');
-    expect(buildRemainderPoint(snap, 100, ctx)).toBeUndefined();
-    expect(buildRemainderPoint(snap, snap.flows.length, ctx)).toBeDefined();
+    expect(tableRemainder(snap, 100)).toBeUndefined();
+    expect(tableRemainder(snap, snap.flows.length)).toBeDefined();
   });
 });
 
@@ -279,5 +286,48 @@ describe('flow points', () => {
         expected === undefined ? [] : [expected],
       );
     }
+  });
+});
+
+describe('buildRecords: one observation, every record run writes', () => {
+  const text = readFileSync(new URL('../fixtures/iftop/default-limit.txt', import.meta.url), 'utf8');
+  const observation = {
+    ...sampledObservation(text, {
+      interface: 'eth0',
+      flowLimit: 10,
+      ports: false,
+      foldPorts: true,
+      command: 'iftop',
+      start: new Date(0),
+      end: new Date(12_000),
+      ending: 'printed' as const,
+      tables: 1,
+    }),
+    counters: {
+      before: { rxBytes: 1, txBytes: 2, rxPackets: 1, txPackets: 1, at: new Date(0) },
+      after: { rxBytes: 11, txBytes: 22, rxPackets: 2, txPackets: 3, at: new Date(12_000) },
+    },
+  };
+
+  it('flows, then (other flows), then nstat_interface, each tagged with the mode, at the window end', () => {
+    const lines = buildRecords(observation, new Map(), { host: 'web-0' }).map((r) => lineOf(r, 'ms'));
+    expect(lines).toHaveLength(12);
+    for (const l of lines)
+      expect(l).toMatch(/^nstat(_interface)?,hosts=web-0,interface=eth0,mode=sampled[, ]/);
+    for (const l of lines) expect(l).toMatch(/ 12000$/);
+    expect(lines[10]).toMatch(/receiver=\(other\\ flows\),sender=\(other\\ flows\) /);
+    expect(lines[11]).toMatch(/^nstat_interface,.* .*sampleTxBytes=20i/);
+  });
+
+  it("writes a resolver's name and its extra tags on the peer's side; an unnamed peer keeps its IP", () => {
+    const first = observation.flows[0]!;
+    const peers = new Map([
+      [first.destination.address, { name: 'db-0', tags: { namespace: 'shop', kind: 'Pod', 'bad key': 'x' } }],
+    ]);
+    const line = lineOf(buildRecords(observation, peers, { host: 'web-0' })[0]!, 'ms');
+    expect(line).toContain(',receiver=db-0,receiverIp=');
+    expect(line).toContain(',receiverKind=Pod,receiverNamespace=shop,');
+    expect(line).not.toContain('bad');
+    expect(line).toContain(`,sender=${first.source.address},`);
   });
 });

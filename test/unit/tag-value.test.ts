@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { prng } from '../helpers/prng.js';
-import { MAX_TAG_LENGTH, safeTagValue } from '../../src/sink/tag-value.js';
+import { MAX_TAG_LENGTH, safeTagValue } from '../../src/record/tag-value.js';
 
 // safeTagValue skips its slow path (Array.from over code points) when nothing needs replacing
 // or cutting. Pinned here to the implementation without the shortcut.

@@ -1,9 +1,10 @@
 import { LRUCache } from 'lru-cache';
 import pLimit from 'p-limit';
-import type { ReverseLookup } from './resolver.js';
+import type { PeerInfo, Resolver } from './resolver.js';
+import type { ReverseLookup } from './reverse-lookup.js';
 
 /** Options of the reverse-DNS cache (see DnsConfig for the defaults). */
-export interface PeerNamerOptions {
+export interface DnsResolverOptions {
   /** Per-lookup bound, on top of the resolver's own timeout. */
   readonly timeoutMs: number;
   readonly concurrency: number;
@@ -15,7 +16,7 @@ export interface PeerNamerOptions {
 }
 
 /** Counters of the naming stage since start-up. */
-export interface PeerNamerStats {
+export interface DnsResolverStats {
   hits: number;
   misses: number;
   timeouts: number;
@@ -24,8 +25,8 @@ export interface PeerNamerStats {
   joined: number;
 }
 
-/** A cached answer: the name, or `null` for "no name" (negative entry). */
-type Entry = { name: string | null };
+/** A cached answer: the name, or `null` for "no name" (negative entry), `failed` when the lookup did. */
+type Entry = { readonly name: string | null; readonly failed?: true };
 
 class LookupTimeout extends Error {
   override readonly name = 'LookupTimeout';
@@ -34,18 +35,19 @@ class LookupTimeout extends Error {
 /**
  * Names peers by reverse DNS: an LRU cache with a TTL (names) and a shorter one (no name, failures),
  * a timeout per lookup, a bound on parallel lookups, and one lookup in flight per address.
- * `nameAll` never waits past its budget: peers not named in time keep their IP for this cycle and
+ * `resolve` never waits past its budget: peers not named in time keep their IP for this cycle and
  * the lookups go on to fill the cache for the next.
  */
-export class PeerNamer {
-  readonly stats: PeerNamerStats = { hits: 0, misses: 0, timeouts: 0, failures: 0, joined: 0 };
+export class DnsResolver implements Resolver {
+  readonly name = 'dns';
+  readonly stats: DnsResolverStats = { hits: 0, misses: 0, timeouts: 0, failures: 0, joined: 0 };
   private readonly cache: LRUCache<string, Entry>;
-  private readonly inFlight = new Map<string, Promise<string | null>>();
+  private readonly inFlight = new Map<string, Promise<Entry>>();
   private readonly limit: ReturnType<typeof pLimit>;
 
   constructor(
     private readonly lookup: ReverseLookup,
-    private readonly options: PeerNamerOptions,
+    private readonly options: DnsResolverOptions,
   ) {
     const now = options.now;
     this.cache = new LRUCache<string, Entry>({
@@ -64,11 +66,15 @@ export class PeerNamer {
   }
 
   /** The name of one address, or null. Never rejects. */
-  name(address: string): Promise<string | null> {
+  nameOf(address: string): Promise<string | null> {
+    return this.entry(address).then((e) => e.name);
+  }
+
+  private entry(address: string): Promise<Entry> {
     const entry = this.cache.get(address);
     if (entry) {
       this.stats.hits++;
-      return Promise.resolve(entry.name);
+      return Promise.resolve(entry);
     }
     const running = this.inFlight.get(address);
     if (running) {
@@ -76,21 +82,29 @@ export class PeerNamer {
       return running;
     }
     this.stats.misses++;
-    const task = this.limit(() => this.resolve(address)).finally(() => this.inFlight.delete(address));
+    const task = this.limit(() => this.query(address)).finally(() => this.inFlight.delete(address));
     this.inFlight.set(address, task);
     return task;
   }
 
   /**
-   * Names many addresses within `budgetMs`. The map holds every address: its name, or the address
-   * itself when it has none or was not named in time.
+   * Names many addresses within `budgetMs`: the names found in time. An address with no name is
+   * absent; `errors` counts those whose lookup failed or had not answered when the budget ran out
+   * (they go on, to fill the cache for the next cycle).
    */
-  async nameAll(addresses: Iterable<string>, budgetMs: number): Promise<Map<string, string>> {
+  async resolve(
+    addresses: readonly string[],
+    budgetMs: number,
+  ): Promise<{ found: Map<string, PeerInfo>; errors: number }> {
     const unique = [...new Set(addresses)];
-    const names = new Map<string, string>(unique.map((a) => [a, a]));
+    const found = new Map<string, PeerInfo>();
+    let answered = 0;
+    let failed = 0;
     const pending = unique.map((address) =>
-      this.name(address).then((name) => {
-        if (name) names.set(address, name);
+      this.entry(address).then((e) => {
+        answered++;
+        if (e.name) found.set(address, { name: e.name });
+        else if (e.failed) failed++;
       }),
     );
     let timer: NodeJS.Timeout | undefined;
@@ -101,7 +115,7 @@ export class PeerNamer {
     await Promise.race([Promise.all(pending), budget]);
     clearTimeout(timer);
     // A snapshot: names arriving later go to the cache, not into this cycle's answer.
-    return new Map(names);
+    return { found: new Map(found), errors: failed + (unique.length - answered) };
   }
 
   /** Cancels lookups in flight (their addresses stay unnamed); for one-shot commands. */
@@ -110,11 +124,11 @@ export class PeerNamer {
   }
 
   /** A TTL of 0 means "do not cache" (lru-cache would read 0 as "forever"). */
-  private remember(address: string, name: string | null, ttlSeconds: number): void {
-    if (ttlSeconds > 0) this.cache.set(address, { name }, { ttl: ttlSeconds * 1000 });
+  private remember(address: string, entry: Entry, ttlSeconds: number): void {
+    if (ttlSeconds > 0) this.cache.set(address, entry, { ttl: ttlSeconds * 1000 });
   }
 
-  private async resolve(address: string): Promise<string | null> {
+  private async query(address: string): Promise<Entry> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const names = await Promise.race([
@@ -124,15 +138,16 @@ export class PeerNamer {
           timer.unref();
         }),
       ]);
-      const name = names.find((n) => n.length > 0) ?? null;
-      this.remember(address, name, name ? this.options.ttlSeconds : this.options.negativeTtlSeconds);
-      return name;
+      const entry: Entry = { name: names.find((n) => n.length > 0) ?? null };
+      this.remember(address, entry, entry.name ? this.options.ttlSeconds : this.options.negativeTtlSeconds);
+      return entry;
     } catch (err) {
       const timedOut = err instanceof LookupTimeout || (err as NodeJS.ErrnoException).code === 'ETIMEOUT';
       if (timedOut) this.stats.timeouts++;
       else this.stats.failures++;
-      this.remember(address, null, this.options.negativeTtlSeconds);
-      return null;
+      const entry: Entry = { name: null, failed: true };
+      this.remember(address, entry, this.options.negativeTtlSeconds);
+      return entry;
     } finally {
       clearTimeout(timer);
     }

@@ -1,6 +1,8 @@
 import { counterDelta, type InterfaceCounters } from '../capture/interface-counters.js';
 import type { IdentityConfig } from '../config/config.js';
-import type { Flow, Snapshot } from '../parse/types.js';
+import type { PeerInfo } from '../enrich/resolver.js';
+import type { Flow } from '../parse/types.js';
+import type { Observation, Remainder, SourceMode } from '../source/source.js';
 import { float, int, type Field, type MetricRecord } from '../record/record.js';
 import { safeTagValue } from './tag-value.js';
 
@@ -17,6 +19,24 @@ export interface NamedFlow {
   readonly flow: Flow;
   readonly sourceName: string;
   readonly destinationName: string;
+  /** More of what a resolver knew of each peer, written as `sender<Key>` / `receiver<Key>` tags. */
+  readonly sourceTags?: Readonly<Record<string, string>>;
+  readonly destinationTags?: Readonly<Record<string, string>>;
+}
+
+/** Each flow with what the resolvers knew of its peers; a peer nobody named keeps its IP. */
+export function nameFlows(flows: readonly Flow[], peers: ReadonlyMap<string, PeerInfo>): NamedFlow[] {
+  return flows.map((flow) => {
+    const s = peers.get(flow.source.address);
+    const d = peers.get(flow.destination.address);
+    return {
+      flow,
+      sourceName: s?.name ?? flow.source.address,
+      destinationName: d?.name ?? flow.destination.address,
+      ...(s?.tags ? { sourceTags: s.tags } : {}),
+      ...(d?.tags ? { destinationTags: d.tags } : {}),
+    };
+  });
 }
 
 /** What every point of one sample shares. */
@@ -25,11 +45,13 @@ export interface PointContext {
   readonly interface: string;
   /** The point's timestamp: when the sample ended. */
   readonly time: Date;
+  /** How the rates were made: the `mode` tag (see SourceMode). */
+  readonly mode?: SourceMode;
 }
 
 /**
- * The tags every point of a sample has, made safe: `hosts`, `interface`, and `pod`, `namespace`
- * and `node` when the downward API gave them.
+ * The tags every point of a sample has, made safe: `hosts`, `interface`, `mode`, and `pod`,
+ * `namespace` and `node` when the downward API gave them.
  */
 function sampleTags(ctx: PointContext): Tags {
   const { host, pod, namespace, node } = ctx.identity;
@@ -37,6 +59,7 @@ function sampleTags(ctx: PointContext): Tags {
     hosts: safeTagValue(host, 'unknown'),
     interface: safeTagValue(ctx.interface, 'unknown'),
   };
+  if (ctx.mode) tags.mode = ctx.mode;
   if (pod) tags.pod = safeTagValue(pod, 'unknown');
   if (namespace) tags.namespace = safeTagValue(namespace, 'unknown');
   if (node) tags.node = safeTagValue(node, 'unknown');
@@ -71,6 +94,8 @@ function flowRecord(named: NamedFlow, time: Date, shared: Tags): MetricRecord {
   if (receiverPort !== undefined) tags.receiverPort = receiverPort;
   const senderPort = portTag(flow.source);
   if (senderPort !== undefined) tags.senderPort = senderPort;
+  if (named.sourceTags) sideTags(tags, 'sender', named.sourceTags);
+  if (named.destinationTags) sideTags(tags, 'receiver', named.destinationTags);
   return {
     measurement: MEASUREMENT,
     tags,
@@ -82,6 +107,14 @@ function flowRecord(named: NamedFlow, time: Date, shared: Tags): MetricRecord {
     },
     time,
   };
+}
+
+/** A resolver's extra tags of one peer, as `sender<Key>`; they never replace a tag set before. */
+function sideTags(tags: Tags, side: 'sender' | 'receiver', extra: Readonly<Record<string, string>>): void {
+  for (const [key, value] of Object.entries(extra)) {
+    const name = side + key.charAt(0).toUpperCase() + key.slice(1);
+    if (!(name in tags) && /^[A-Za-z][A-Za-z0-9_]*$/.test(key)) tags[name] = safeTagValue(value, 'unknown');
+  }
 }
 
 /** Points for every flow of a sample. */
@@ -127,62 +160,37 @@ export function buildInterfacePoint(
 export const OTHER_FLOWS = '(other flows)';
 
 /**
- * When iftop listed as many flows as it was allowed (`-L`, NSTATS_FLOW_LIMIT), the busiest ones,
- * the rest are not lost: its totals still count them. One more `nstat` point with
- * `sender`/`receiver` = `(other flows)` carries the difference, so that the flows of a sample add
- * up to iftop's totals. iftop prints three significant digits, so the sum is exact to about 0.5 %.
- * Undefined when iftop listed fewer flows than the limit (it listed them all) or printed no totals.
+ * One more `nstat` point with `sender`/`receiver` = `(other flows)`: the traffic of the flows
+ * beyond the flow limit (NSTATS_FLOW_LIMIT), which the source's totals still counted, so that the
+ * flows of a window add up to the totals.
  */
-export function buildRemainderPoint(
-  snapshot: Snapshot,
-  flowLimit: number,
-  ctx: PointContext,
-): MetricRecord | undefined {
-  const t = snapshot.totals;
-  if (!t || snapshot.flows.length < flowLimit) return undefined;
-  let sent = 0;
-  let received = 0;
-  let sendRate = 0;
-  let receiveRate = 0;
-  for (const f of snapshot.flows) {
-    sent += f.sent.cumulativeBytes;
-    received += f.received.cumulativeBytes;
-    sendRate += f.sent.rates.last10s;
-    receiveRate += f.received.rates.last10s;
-  }
-  return otherFlowsPoint(
-    {
-      sendRate: Math.max(0, t.sendRate.last10s - sendRate),
-      receiveRate: Math.max(0, t.receiveRate.last10s - receiveRate),
-      sentBytes: Math.max(0, Math.round(t.cumulative.sentBytes - sent)),
-      receivedBytes: Math.max(0, Math.round(t.cumulative.receivedBytes - received)),
-    },
-    ctx,
-  );
+export function buildRemainderPoint(remainder: Remainder, ctx: PointContext): MetricRecord {
+  return otherFlowsPoint(remainder, ctx);
 }
 
-/** The `(other flows)` point of a continuous period: bytes and their mean rate. */
-export function buildPeriodRemainderPoint(
-  remainder: { readonly sentBytes: number; readonly receivedBytes: number },
-  seconds: number,
-  ctx: PointContext,
-): MetricRecord | undefined {
-  if (remainder.sentBytes + remainder.receivedBytes <= 0) return undefined;
-  return otherFlowsPoint(
-    {
-      sendRate: (remainder.sentBytes * 8) / seconds,
-      receiveRate: (remainder.receivedBytes * 8) / seconds,
-      sentBytes: remainder.sentBytes,
-      receivedBytes: remainder.receivedBytes,
-    },
-    ctx,
-  );
+/**
+ * Every record of one observation: a point per flow named by `peers`, the `(other flows)` point,
+ * and the `nstat_interface` point, all at the window's end and tagged with the source's mode.
+ * `nstats run` writes these and `nstats once -f line` prints them.
+ */
+export function buildRecords(
+  observation: Observation,
+  peers: ReadonlyMap<string, PeerInfo>,
+  identity: IdentityConfig,
+): MetricRecord[] {
+  const ctx: PointContext = {
+    identity,
+    interface: observation.interface,
+    time: observation.end,
+    mode: observation.mode,
+  };
+  const records = buildPoints(nameFlows(observation.flows, peers), ctx);
+  if (observation.remainder) records.push(otherFlowsPoint(observation.remainder, ctx));
+  if (observation.counters) records.push(buildInterfacePoint(observation.counters, ctx));
+  return records;
 }
 
-function otherFlowsPoint(
-  v: { sendRate: number; receiveRate: number; sentBytes: number; receivedBytes: number },
-  ctx: PointContext,
-): MetricRecord {
+function otherFlowsPoint(v: Remainder, ctx: PointContext): MetricRecord {
   return {
     measurement: MEASUREMENT,
     tags: { ...sampleTags(ctx), receiver: OTHER_FLOWS, sender: OTHER_FLOWS },

@@ -1,20 +1,12 @@
 import type { CaptureError } from '../capture/errors.js';
 import { readInterfaceCounters, type InterfaceCounters } from '../capture/interface-counters.js';
-import { IftopStream, type IftopStreamOptions } from '../capture/iftop-stream.js';
+import { IftopStream, type IftopStreamOptions, type StreamLike } from '../capture/iftop-stream.js';
 import type { Logger } from '../log/logger.js';
 import type { ParseIssue } from '../parse/types.js';
-import { FlowAccumulator, type Period } from './accumulator.js';
 
-/** What the source needs of the stream (a stand-in in unit tests). */
-export interface StreamLike {
-  readonly command: string;
-  readonly running: boolean;
-  start(): void;
-  /** Has iftop print its open slot (see IftopStream.closeSlot). */
-  closeSlot(waitUntil?: number): Promise<void>;
-  /** Closes the open slot (waiting until `slotDeadline` at most), then stops iftop. */
-  stop(slotDeadline?: number): Promise<void>;
-}
+import { FlowAccumulator } from './accumulator.js';
+import type { Observation, Source } from './source.js';
+import { backoff } from '../util/backoff.js';
 
 export interface ContinuousOptions {
   readonly interface: string;
@@ -30,23 +22,14 @@ export interface ContinuousOptions {
   readonly maxRestartDelayMs?: number;
 }
 
-/** One period of continuous capture, taken at a tick. */
-export interface ContinuousTake {
-  readonly period: Period;
-  readonly counters?: { readonly before: InterfaceCounters; readonly after: InterfaceCounters };
-  readonly countersError?: string;
-  readonly issues: readonly ParseIssue[];
-  /** iftop exited during the period and no table came: why. */
-  readonly failure?: CaptureError;
-}
-
 /**
  * Continuous mode: one iftop runs all the time, every table it prints is added to the current
  * period, and each tick of the schedule takes the period (exact bytes per flow since the last
  * tick) with the interface counters over the same span. An iftop that exits is restarted after
  * 1 s, doubling up to 60 s while it keeps failing; its tables up to then are kept.
  */
-export class ContinuousSource {
+export class ContinuousIftopSource implements Source {
+  readonly mode = 'continuous';
   private readonly stream: StreamLike;
   private readonly accumulator: FlowAccumulator;
   private issues: ParseIssue[] = [];
@@ -56,6 +39,7 @@ export class ContinuousSource {
   private restartTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private counters: InterfaceCounters | Error | undefined;
+  private parseMsAtTake = 0;
 
   constructor(private readonly options: ContinuousOptions) {
     this.accumulator = new FlowAccumulator(options.flowLimit, options.foldPorts);
@@ -93,7 +77,7 @@ export class ContinuousSource {
     this.failure = error;
     this.failuresInRow++;
     if (this.stopped) return;
-    const delay = Math.min(1000 * 2 ** (this.failuresInRow - 1), this.options.maxRestartDelayMs ?? 60_000);
+    const delay = backoff(this.failuresInRow, 1000, this.options.maxRestartDelayMs ?? 60_000);
     this.options.log.error(
       { err: error, restartInMs: delay, failures: this.failuresInRow },
       `capture: iftop exited (${error.message}); restarting in ${Math.round(delay / 1000)} s`,
@@ -112,12 +96,17 @@ export class ContinuousSource {
   }
 
   /**
-   * The period since the last take (or start), ending `now` (default: once iftop has printed the
-   * slot that was open, if one was due).
+   * The period since the last collect (or start), ending once iftop has printed the slot that was
+   * open, if one was due.
    */
-  async take(now?: Date): Promise<ContinuousTake> {
+  async collect(): Promise<Observation> {
     if (this.stream.running) await this.stream.closeSlot();
-    const period = this.accumulator.drain(now ?? new Date());
+    return this.take(new Date());
+  }
+
+  /** The period up to `now`, as an observation. */
+  async take(now: Date): Promise<Observation> {
+    const period = this.accumulator.drain(now);
     const after = await this.readCounters();
     const before = this.counters;
     this.counters = after;
@@ -125,25 +114,49 @@ export class ContinuousSource {
     this.issues = [];
     const failure = this.snapshotsSinceTake === 0 && !this.stream.running ? this.failure : undefined;
     this.snapshotsSinceTake = 0;
+    const parseMs = this.stream.parseMs - this.parseMsAtTake;
+    this.parseMsAtTake = this.stream.parseMs;
     const countersError =
       after instanceof Error ? after.message : before instanceof Error ? before.message : undefined;
+    const seconds = Math.max(0.001, (period.end.getTime() - period.start.getTime()) / 1000);
+    const { sentBytes, receivedBytes } = period.remainder;
     return {
-      period,
+      mode: 'continuous',
+      interface: this.options.interface,
+      command: this.stream.command,
+      start: period.start,
+      end: period.end,
+      ending: 'continuous',
+      flows: period.flows,
+      ...(sentBytes + receivedBytes > 0
+        ? {
+            remainder: {
+              sentBytes,
+              receivedBytes,
+              sendRate: (sentBytes * 8) / seconds,
+              receiveRate: (receivedBytes * 8) / seconds,
+            },
+          }
+        : {}),
       ...(before && !(before instanceof Error) && !(after instanceof Error)
         ? { counters: { before, after } }
         : { countersError: countersError ?? 'not read yet' }),
+      tables: period.snapshots,
       issues,
+      parseMs,
       ...(failure ? { failure } : {}),
     };
   }
 
   /**
    * Stops iftop once it has printed its open slot (waiting for it until `deadline` at most, ms
-   * since the epoch), then SIGINT, then SIGKILL; and any pending restart.
+   * since the epoch), then SIGINT, then SIGKILL; and any pending restart. Resolves with what iftop
+   * counted since the last collect: one last, shorter period.
    */
-  async stop(deadline?: number): Promise<void> {
+  async stop(deadline?: number): Promise<Observation> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     await this.stream.stop(deadline);
+    return this.take(new Date());
   }
 }
