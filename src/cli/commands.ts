@@ -75,7 +75,11 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   // Recovers the spool first: points an earlier run left are replayed before new ones.
   await sink.open();
   const metrics = new SelfMetrics(
-    { sink: () => sink.stats, ...(dns ? { dns: () => dns.stats } : {}) },
+    {
+      sink: () => sink.stats,
+      ...(dns ? { dns: () => dns.stats } : {}),
+      ...(resolvers ? { resolvers: () => resolvers.counts } : {}),
+    },
     Date.now,
     config.health.sinkFailingMs,
   );

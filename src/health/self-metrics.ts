@@ -1,4 +1,5 @@
 import type { DnsResolverStats } from '../enrich/dns-resolver.js';
+import type { ResolverCounts } from '../enrich/resolver.js';
 import type { CycleReport } from '../pipeline/daemon.js';
 import { CAPTURE_FAILURES, CaptureError, type CaptureFailure } from '../capture/errors.js';
 import { int, type Field, type MetricRecord } from '../record/record.js';
@@ -62,7 +63,12 @@ export class SelfMetrics implements CycleObserver {
   lastCycleOk: boolean | undefined;
 
   constructor(
-    private readonly sources: { sink: () => SinkStats; dns?: () => DnsResolverStats },
+    private readonly sources: {
+      sink: () => SinkStats;
+      dns?: () => DnsResolverStats;
+      /** Each resolver's counts, by its name, in the order they are asked. */
+      resolvers?: () => ReadonlyMap<string, ResolverCounts>;
+    },
     private readonly now: () => number = Date.now,
     /** `/readyz` fails once writes have failed this long. */
     private readonly sinkFailingMs = 300_000,
@@ -134,6 +140,18 @@ export class SelfMetrics implements CycleObserver {
               value: dns[k],
             }))
           : [],
+      },
+      {
+        name: 'nstats_resolver_peers_total',
+        help: 'Peer addresses each resolver was asked to name, by result (hit: named; miss: no name there; error: failed or not answered within the cycle budget). A resolver is asked only for what the ones before it did not name.',
+        type: 'counter',
+        samples: [...(this.sources.resolvers?.() ?? new Map<string, ResolverCounts>())].flatMap(
+          ([resolver, c]) => [
+            { labels: { resolver, result: 'hit' }, value: c.hits },
+            { labels: { resolver, result: 'miss' }, value: c.misses },
+            { labels: { resolver, result: 'error' }, value: c.errors },
+          ],
+        ),
       },
       {
         name: 'nstats_points_total',

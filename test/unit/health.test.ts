@@ -39,7 +39,14 @@ afterEach(async () => {
 
 describe('SelfMetrics', () => {
   it('renders cycles, parse errors, DNS, points and last success in the Prometheus text format', () => {
-    const m = new SelfMetrics({ sink: () => sinkStats, dns: () => dnsStats }, () => 1_700_000_000_500);
+    const resolvers = new Map([
+      ['kubernetes', { hits: 7, misses: 3, errors: 0 }],
+      ['dns', { hits: 2, misses: 0, errors: 1 }],
+    ]);
+    const m = new SelfMetrics(
+      { sink: () => sinkStats, dns: () => dnsStats, resolvers: () => resolvers },
+      () => 1_700_000_000_500,
+    );
     m.cycleDone(REPORT);
     m.cycleFailed(new Error('x'));
     m.cycleDone(REPORT);
@@ -50,6 +57,8 @@ describe('SelfMetrics', () => {
     expect(text).toContain('nstats_parse_errors_total 4\n');
     expect(text).toContain('nstats_dns_lookups_total{result="hits"} 4\n');
     expect(text).toContain('nstats_dns_lookups_total{result="timeouts"} 1\n');
+    expect(text).toContain('nstats_resolver_peers_total{resolver="kubernetes",result="hit"} 7\n');
+    expect(text).toContain('nstats_resolver_peers_total{resolver="dns",result="error"} 1\n');
     expect(text).toContain(
       'nstats_points_total{outcome="written"} 5\nnstats_points_total{outcome="replayed"} 2\n',
     );
