@@ -1,6 +1,7 @@
 import type { CaptureError } from '../capture/errors.js';
 import { readInterfaceCounters, type InterfaceCounters } from '../capture/interface-counters.js';
 import { IftopStream, type IftopStreamOptions, type StreamLike } from '../capture/iftop-stream.js';
+import type { CaptureConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { ParseIssue } from '../parse/types.js';
 
@@ -8,14 +9,14 @@ import { FlowAccumulator } from './accumulator.js';
 import type { Observation, Source } from './source.js';
 import { backoff } from '../util/backoff.js';
 
-export interface ContinuousOptions {
+/** What a continuous source runs: the capture settings, on one interface. */
+export interface ContinuousOptions extends Pick<
+  CaptureConfig,
+  'flowLimit' | 'ports' | 'foldPorts' | 'iftopPath' | 'graceMs'
+> {
   readonly interface: string;
-  readonly flowLimit: number;
-  readonly ports: boolean;
-  readonly foldPorts: boolean;
-  readonly iftopPath: string;
-  readonly graceMs: number;
   readonly log: Logger;
+  /** Where the interface counters are read; default /sys/class/net. */
   readonly sysClassNet?: string;
   readonly makeStream?: (options: IftopStreamOptions) => StreamLike;
   /** Longest wait before restarting an iftop that exited. Default 60 s. */

@@ -2,20 +2,19 @@ import type { CaptureError } from '../capture/errors.js';
 import { iftopSeconds } from '../capture/iftop-args.js';
 import { IftopStream, type IftopStreamOptions, type StreamLike } from '../capture/iftop-stream.js';
 import { readInterfaceCounters, type InterfaceCounters } from '../capture/interface-counters.js';
+import type { CaptureConfig } from '../config/config.js';
 import { foldEphemeralPorts } from '../parse/fold-ports.js';
 import { parseIftop } from '../parse/iftop-parser.js';
 import type { Snapshot } from '../parse/types.js';
 import type { Observation, ObservationEnding, Remainder, Source } from './source.js';
 
-export interface SampledIftopOptions {
+/** What a sampled source runs: the capture settings, on one interface. */
+export interface SampledIftopOptions extends Pick<
+  CaptureConfig,
+  'sampleSeconds' | 'flowLimit' | 'ports' | 'foldPorts' | 'iftopPath' | 'graceMs'
+> {
   readonly interface: string;
-  readonly sampleSeconds: number;
-  readonly flowLimit: number;
-  readonly ports: boolean;
-  readonly foldPorts: boolean;
-  readonly iftopPath: string;
-  /** Time between SIGINT and SIGKILL. */
-  readonly graceMs: number;
+  /** Where the interface counters are read; default /sys/class/net. */
   readonly sysClassNet?: string;
   readonly makeStream?: (options: IftopStreamOptions) => StreamLike;
 }
