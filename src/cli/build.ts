@@ -13,6 +13,8 @@ import { InfluxSink } from '../sink/influx-sink.js';
 import type { Sink } from '../sink/sink.js';
 import { DiskSpool, MemorySpool } from '../sink/spool.js';
 import { LineProtocolSink } from '../sink/stdout-sink.js';
+import { FanoutSink } from '../sink/fanout-sink.js';
+import { PrometheusSink } from '../sink/prometheus-sink.js';
 
 /** The interface to capture on: the configured one, else the default route's. */
 export async function resolveInterface(config: Config): Promise<string> {
@@ -73,9 +75,41 @@ export function buildResolvers(config: Config, dns = buildDnsResolver(config)): 
   return resolvers.length > 0 ? new ResolverChain(resolvers) : undefined;
 }
 
-/** The sink from config: InfluxDB when configured, else line protocol on stdout. */
-export function buildSink(config: Config, log: Logger): Sink {
-  if (!config.influx) return new LineProtocolSink(process.stdout);
+/** The sinks from config, as one, and the Prometheus sink's page for `/metrics` when there is one. */
+export interface BuiltSinks {
+  readonly sink: Sink;
+  readonly prometheus?: PrometheusSink;
+}
+
+/**
+ * The sinks NSTATS_SINKS names (default: InfluxDB when configured, else line protocol on stdout).
+ * A new sink is one file implementing Sink, and one more case here.
+ */
+export function buildSinks(config: Config, log: Logger): BuiltSinks {
+  let prometheus: PrometheusSink | undefined;
+  // InfluxDB first: its delivery state is what /readyz reports.
+  const kinds = [...config.sinks].sort((a, b) => Number(b === 'influxdb') - Number(a === 'influxdb'));
+  const sinks = kinds.map((kind): Sink => {
+    switch (kind) {
+      case 'influxdb':
+        return buildInfluxSink(config, log);
+      case 'prometheus':
+        return (prometheus = new PrometheusSink(config.prometheus));
+      case 'stdout':
+        return new LineProtocolSink(process.stdout);
+    }
+  });
+  const [first, ...rest] = sinks;
+  if (!first) throw new Error('no sink configured');
+  return {
+    sink: rest.length > 0 ? new FanoutSink([first, ...rest]) : first,
+    ...(prometheus ? { prometheus } : {}),
+  };
+}
+
+/** The InfluxDB sink, with its spool. */
+function buildInfluxSink(config: Config, log: Logger): Sink {
+  if (!config.influx) throw new Error('NSTATS_SINKS has influxdb but NSTATS_INFLUX_URL is not set');
   // The client logs to the console by default; its events are reported by the sink's own
   // callbacks below, so keep its messages as JSON at debug level.
   const client = log.child({ component: 'influx-client' });

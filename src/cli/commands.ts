@@ -8,7 +8,7 @@ import { Daemon } from '../pipeline/daemon.js';
 import { observe, type Observed } from '../pipeline/observe.js';
 import { cronScheduler } from '../schedule/scheduler.js';
 import { safeTagValue } from '../record/tag-value.js';
-import { buildDnsResolver, buildResolvers, buildSink, buildSource, resolveInterface } from './build.js';
+import { buildDnsResolver, buildResolvers, buildSinks, buildSource, resolveInterface } from './build.js';
 import { formatJson, formatLines, formatTable } from './format.js';
 
 /**
@@ -71,7 +71,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   const iface = await resolveInterface(config);
   const dns = buildDnsResolver(config);
   const resolvers = buildResolvers(config, dns);
-  const sink = buildSink(config, log);
+  const { sink, prometheus } = buildSinks(config, log);
   // Recovers the spool first: points an earlier run left are replayed before new ones.
   await sink.open();
   const metrics = new SelfMetrics(
@@ -88,7 +88,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
       .filter(([k, v]) => k !== 'host' && typeof v === 'string' && v !== '')
       .map(([k, v]) => [k, safeTagValue(String(v), 'unknown')]),
   );
-  const health = new HealthServer(metrics);
+  const health = new HealthServer(metrics, prometheus ? [prometheus] : []);
   if (config.health.port > 0) {
     await health.start(config.health).catch((err: NodeJS.ErrnoException) => {
       throw new Error(

@@ -1,3 +1,5 @@
+import type { SinkKind } from './values.js';
+
 /** The one typed configuration object, built once at start-up by `loadConfig`. */
 export interface CaptureConfig {
   /** sampled: one iftop per tick; continuous: one iftop all the time, periods between ticks. */
@@ -11,6 +13,12 @@ export interface CaptureConfig {
   readonly foldPorts: boolean;
   readonly iftopPath: string;
   readonly graceMs: number;
+}
+
+/** The Prometheus sink's bounds. */
+export interface PrometheusConfig {
+  readonly maxSeries: number;
+  readonly staleMs: number;
 }
 
 export interface InfluxConfig {
@@ -57,6 +65,9 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Undefined: no database, `nstats run` prints line protocol to stdout. */
   readonly influx?: InfluxConfig;
+  /** Where points go, in this order (NSTATS_SINKS). */
+  readonly sinks: readonly SinkKind[];
+  readonly prometheus: PrometheusConfig;
   readonly dns: DnsConfig;
   readonly identity: IdentityConfig;
   /** Where points wait for InfluxDB: a directory, or memory when `dir` is unset. */

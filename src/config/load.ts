@@ -96,6 +96,22 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
   const s = parsed.data;
   const problems: ConfigProblem[] = [];
   const influx = buildInflux(s, picked, problems);
+  const sinks = s.NSTATS_SINKS ?? [influx ? 'influxdb' : 'stdout'];
+  if (sinks.includes('influxdb') && !influx) {
+    problems.push({
+      variable: 'NSTATS_SINKS',
+      value: picked.get('NSTATS_SINKS')?.value,
+      expected: "influxdb needs NSTATS_INFLUX_URL (or the seed's INFLUX): set it, or leave influxdb out",
+    });
+  }
+  if (sinks.includes('prometheus') && s.NSTATS_HEALTH_PORT === 0) {
+    problems.push({
+      variable: 'NSTATS_SINKS',
+      value: picked.get('NSTATS_SINKS')?.value,
+      expected:
+        'prometheus is served on the health port: set NSTATS_HEALTH_PORT (e.g. 9090), or leave prometheus out',
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -112,6 +128,11 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
     schedule: s.NSTATS_SCHEDULE,
     shutdownTimeoutMs: s.NSTATS_SHUTDOWN_TIMEOUT_MS,
     ...(influx ? { influx } : {}),
+    sinks,
+    prometheus: {
+      maxSeries: s.NSTATS_PROMETHEUS_MAX_SERIES,
+      staleMs: s.NSTATS_PROMETHEUS_STALE_SECONDS * 1000,
+    },
     dns: {
       enabled: s.NSTATS_DNS,
       ...(s.NSTATS_DNS_SERVERS ? { servers: s.NSTATS_DNS_SERVERS } : {}),

@@ -13,6 +13,7 @@ import {
   kubernetesName,
   kubernetesNamespace,
   schedule,
+  sinkList,
   text,
   token,
   userName,
@@ -54,6 +55,10 @@ export const settingsSchema = z.object({
   NSTATS_IFTOP_PATH: command.default('iftop'),
   NSTATS_CAPTURE_GRACE_MS: int(100, 30000).default(1500),
   NSTATS_SHUTDOWN_TIMEOUT_MS: int(1000, 600000).default(20000),
+
+  NSTATS_SINKS: sinkList.optional(),
+  NSTATS_PROMETHEUS_MAX_SERIES: int(1, 1000000).default(1000),
+  NSTATS_PROMETHEUS_STALE_SECONDS: int(1, 604800).default(600),
 
   NSTATS_INFLUX_URL: influxUrl.optional(),
   NSTATS_INFLUX_API: z.enum(['v2', 'v1'], { message: 'expected v2 or v1' }).optional(),
@@ -156,6 +161,21 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
     env: 'NSTATS_SHUTDOWN_TIMEOUT_MS',
     description:
       "On SIGTERM/SIGINT `nstats run` stops its schedule, ends a running capture, spools its points and sends what it can until 1 s before this bound (the rest stays in the spool); past the bound it exits anyway (code 1). Below Kubernetes' 30 s grace period.",
+  },
+  NSTATS_SINKS: {
+    env: 'NSTATS_SINKS',
+    default: '`influxdb` when NSTATS_INFLUX_URL is set, else `stdout`',
+    description:
+      "Where points go, one or more of `influxdb`, `prometheus`, `stdout`, comma-separated. `prometheus` exposes the flows as counters on the health port's `/metrics` (needs NSTATS_HEALTH_PORT); `influxdb` needs NSTATS_INFLUX_URL.",
+  },
+  NSTATS_PROMETHEUS_MAX_SERIES: {
+    env: 'NSTATS_PROMETHEUS_MAX_SERIES',
+    description:
+      'Most flow series (peer pairs) the Prometheus sink keeps; the traffic of flows beyond it is added into one `(overflow)` series and counted in `nstats_prometheus_overflow_records_total`.',
+  },
+  NSTATS_PROMETHEUS_STALE_SECONDS: {
+    env: 'NSTATS_PROMETHEUS_STALE_SECONDS',
+    description: 'A flow series no cycle has added to for this long is dropped from `/metrics`.',
   },
   NSTATS_INFLUX_URL: {
     env: 'NSTATS_INFLUX_URL',

@@ -174,3 +174,20 @@ export const bucketName = text.refine((v) => !v.includes('"') && !v.startsWith('
 export const userName = text.refine((v) => !v.includes(':'), {
   message: 'expected a user name without a colon',
 });
+
+/** Where points go: one or more of `influxdb`, `prometheus`, `stdout`, comma-separated, each once. */
+export const SINK_KINDS = ['influxdb', 'prometheus', 'stdout'] as const;
+export type SinkKind = (typeof SINK_KINDS)[number];
+export const sinkList = text.transform((v, ctx) => {
+  const entries = v.split(',').map((e) => e.trim().toLowerCase());
+  const bad = entries.filter((e) => !(SINK_KINDS as readonly string[]).includes(e));
+  const twice = entries.filter((e, i) => entries.indexOf(e) !== i);
+  if (bad.length > 0 || twice.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected comma-separated sinks, each once, of ${SINK_KINDS.join(', ')}; not ${[...bad, ...twice].map((b) => JSON.stringify(b)).join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  return entries as SinkKind[];
+});

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exposition, type MetricsPage } from './exposition.js';
 import type { SelfMetrics } from './self-metrics.js';
 
 /** Where the health endpoint listens. */
@@ -15,7 +16,11 @@ export interface HealthServerOptions {
 export class HealthServer {
   private server: Server | undefined;
 
-  constructor(private readonly metrics: SelfMetrics) {}
+  constructor(
+    private readonly metrics: SelfMetrics,
+    /** More on `/metrics` after nstats' own counters (the Prometheus sink's series). */
+    private readonly pages: readonly MetricsPage[] = [],
+  ) {}
 
   /** Starts listening; resolves with the bound port. */
   async start(options: HealthServerOptions): Promise<number> {
@@ -29,7 +34,7 @@ export class HealthServer {
         const { ready, reason } = this.metrics.readiness();
         res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
       } else if (path === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics.render());
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.render());
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /livez, /readyz, /metrics\n');
       }
@@ -43,6 +48,10 @@ export class HealthServer {
     });
     this.server = server;
     return (server.address() as AddressInfo).port;
+  }
+
+  private render(): string {
+    return exposition([...this.metrics.families(), ...this.pages.flatMap((p) => p.families())]);
   }
 
   /** Stops listening and closes open connections. */

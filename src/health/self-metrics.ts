@@ -4,42 +4,12 @@ import type { CycleReport } from '../pipeline/daemon.js';
 import { CAPTURE_FAILURES, CaptureError, type CaptureFailure } from '../capture/errors.js';
 import { int, type Field, type MetricRecord } from '../record/record.js';
 import { DROP_REASONS, type SinkStats } from '../sink/sink.js';
+import { exposition, type Family } from './exposition.js';
 
 /** What the daemon reports after each cycle; implemented by SelfMetrics, injectable for tests. */
 export interface CycleObserver {
   cycleDone(report: CycleReport): void;
   cycleFailed(error: unknown): void;
-}
-
-/** One sample of the Prometheus text format: `name{labels} value`. */
-interface Sample {
-  readonly labels?: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-export interface Family {
-  readonly name: string;
-  readonly help: string;
-  readonly type: 'counter' | 'gauge';
-  readonly samples: readonly Sample[];
-}
-
-function escapeLabel(value: string): string {
-  return value.replaceAll('\\', '\\\\').replaceAll('\n', '\\n').replaceAll('"', '\\"');
-}
-
-/** Prometheus text exposition format 0.0.4 for a few metric families. */
-export function exposition(families: readonly Family[]): string {
-  const out: string[] = [];
-  for (const f of families) {
-    out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-    for (const s of f.samples) {
-      const labels = Object.entries(s.labels ?? {});
-      const l = labels.length ? `{${labels.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : '';
-      out.push(`${f.name}${l} ${Number.isFinite(s.value) ? s.value : 0}`);
-    }
-  }
-  return `${out.join('\n')}\n`;
 }
 
 /** Whether `/readyz` passes, and why not. */

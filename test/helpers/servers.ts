@@ -34,6 +34,8 @@ declare module 'vitest' {
 
 export const INFLUXD = '/usr/bin/influxd';
 export const VICTORIA_METRICS = '/usr/bin/victoria-metrics';
+export const PROMETHEUS = '/usr/bin/prometheus';
+export const PROMTOOL = '/usr/bin/promtool';
 
 export interface RunningServer {
   /** Base URL without trailing slash. */
@@ -323,6 +325,56 @@ export async function startVictoriaMetrics(): Promise<RunningServer> {
     url: `http://127.0.0.1:${port}`,
     ready: async (url) => (await fetch(`${url}/health`)).ok,
   });
+}
+
+/**
+ * Starts a private Prometheus server on 127.0.0.1 (random port, data in a temp dir) that scrapes
+ * `targets` (host:port, path /metrics) every `scrapeSeconds`.
+ */
+export async function startPrometheus(targets: string[], scrapeSeconds = 1): Promise<RunningServer> {
+  const port = await freePort();
+  return startServer({
+    name: 'prometheus',
+    bin: PROMETHEUS,
+    pkg: 'prometheus',
+    prepare: (dir) =>
+      writeFileSync(
+        join(dir, 'prometheus.yml'),
+        [
+          'global:',
+          `  scrape_interval: ${scrapeSeconds}s`,
+          `  scrape_timeout: ${scrapeSeconds}s`,
+          'scrape_configs:',
+          '  - job_name: nstats',
+          '    static_configs:',
+          `      - targets: [${targets.map((t) => JSON.stringify(t)).join(', ')}]`,
+          '',
+        ].join('\n'),
+      ),
+    args: (dir) => [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    url: `http://127.0.0.1:${port}`,
+    ready: async (url) => (await fetch(`${url}/-/ready`)).ok,
+  });
+}
+
+/** A PromQL instant query: the result vector as labels and value. */
+export async function promQuery(
+  url: string,
+  query: string,
+): Promise<Array<{ metric: Record<string, string>; value: number }>> {
+  const r = await fetch(`${url}/api/v1/query?${new URLSearchParams({ query }).toString()}`);
+  const body = (await r.json()) as {
+    status: string;
+    error?: string;
+    data?: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+  };
+  if (body.status !== 'success') throw new Error(`PromQL ${query}: ${body.error ?? r.status}`);
+  return (body.data?.result ?? []).map((x) => ({ metric: x.metric, value: Number(x.value[1]) }));
 }
 
 /** A server given by URL (env): checked for reachability, never stopped. */

@@ -140,6 +140,14 @@ const CASES: Readonly<Record<SettingName, Case>> = {
   NSTATS_DNS_TTL_SECONDS: { good: '0', bad: ints(0, 86400) },
   NSTATS_DNS_NEGATIVE_TTL_SECONDS: { good: '0', bad: ints(0, 86400) },
   NSTATS_HEALTH_PORT: { good: '9477', bad: ints(0, 65535) },
+  NSTATS_SINKS: {
+    good: 'prometheus,stdout',
+    // influxdb: without NSTATS_INFLUX_URL.
+    bad: ['', 'influx', 'stdout,stdout', 'stdout,,prometheus', '"stdout"', 'influxdb', 'a\nb'],
+    with: { NSTATS_HEALTH_PORT: '9477' },
+  },
+  NSTATS_PROMETHEUS_MAX_SERIES: { good: '10', bad: ints(1, 1000000) },
+  NSTATS_PROMETHEUS_STALE_SECONDS: { good: '60', bad: ints(1, 604800) },
   NSTATS_HEALTH_HOST: { good: '::', bad: ['', 'a b', '0.0.0.0,::', '"::"', 'a\nb'] },
   NSTATS_HEALTH_SINK_FAILING_SECONDS: { good: '0', bad: ints(0, 86400) },
   NSTATS_INTERNAL_METRICS: { good: 'true', bad: bools },

@@ -305,3 +305,36 @@ describe('secrets from files (a mounted Secret)', () => {
     ]);
   });
 });
+
+describe('sinks (NSTATS_SINKS)', () => {
+  const base = { NSTATS_INTERFACE: 'eth0' };
+  it('defaults to influxdb when a URL is set, else stdout', () => {
+    expect(loadConfig(base).sinks).toEqual(['stdout']);
+    expect(loadConfig({ ...base, INFLUX: 'http://influx:8086', IDB: 'k8s' }).sinks).toEqual(['influxdb']);
+  });
+
+  it('takes several, in order, with the Prometheus bounds', () => {
+    const c = loadConfig({
+      ...base,
+      NSTATS_SINKS: 'prometheus, stdout',
+      NSTATS_HEALTH_PORT: '9477',
+      NSTATS_PROMETHEUS_MAX_SERIES: '50',
+      NSTATS_PROMETHEUS_STALE_SECONDS: '120',
+    });
+    expect(c.sinks).toEqual(['prometheus', 'stdout']);
+    expect(c.prometheus).toEqual({ maxSeries: 50, staleMs: 120_000 });
+  });
+
+  it('refuses a sink that cannot work: influxdb without a URL, prometheus without the health port', () => {
+    const err = (env: Record<string, string>) => {
+      try {
+        loadConfig({ ...base, ...env });
+      } catch (e) {
+        return e instanceof ConfigError ? e.message : String(e);
+      }
+      return undefined;
+    };
+    expect(err({ NSTATS_SINKS: 'influxdb' })).toMatch(/NSTATS_SINKS="influxdb".*needs NSTATS_INFLUX_URL/s);
+    expect(err({ NSTATS_SINKS: 'prometheus' })).toMatch(/NSTATS_SINKS="prometheus".*set NSTATS_HEALTH_PORT/s);
+  });
+});

@@ -2,7 +2,8 @@ import { lineOf } from '../helpers/line.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HealthServer } from '../../src/health/health-server.js';
 import { CaptureError } from '../../src/capture/errors.js';
-import { exposition, SelfMetrics } from '../../src/health/self-metrics.js';
+import { exposition } from '../../src/health/exposition.js';
+import { SelfMetrics } from '../../src/health/self-metrics.js';
 import type { CycleReport } from '../../src/pipeline/daemon.js';
 import { emptySinkStats, type SinkStats } from '../../src/sink/sink.js';
 
