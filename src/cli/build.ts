@@ -110,8 +110,8 @@ export function buildSinks(config: Config, log: Logger): BuiltSinks {
 /** The InfluxDB sink, with its spool. */
 function buildInfluxSink(config: Config, log: Logger): Sink {
   if (!config.influx) throw new Error('NSTATS_SINKS has influxdb but NSTATS_INFLUX_URL is not set');
-  // The client logs to the console by default; its events are reported by the sink's own
-  // callbacks below, so keep its messages as JSON at debug level.
+  // The client logs to the console by default; write failures are reported by the delivery
+  // queue (src/sink/delivery-queue.ts), so keep the client's own messages as JSON at debug level.
   const client = log.child({ component: 'influx-client' });
   setLogger({
     error: (message, error) => client.debug({ err: error }, `influx-client: ${message}`),

@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { AbortError, HttpError, InfluxDB, Point, RequestTimedOutError } from '@influxdata/influxdb-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpTransport } from '../../src/sink/http-transport.js';
-import { classifyWriteError, retryAfterMs } from '../../src/sink/influx-sink.js';
+import { classifyWriteError, retryAfterMs } from '../../src/sink/influx-transport.js';
 
 // HttpTransport against a local HTTP server that records each request and answers as the test
 // says (a fake server: the real InfluxDB 1.6 and VictoriaMetrics are in the integration tests).

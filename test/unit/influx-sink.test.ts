@@ -2,14 +2,13 @@ import { lineOf } from '../helpers/line.js';
 import { float, type MetricRecord } from '../../src/record/record.js';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpError } from '@influxdata/influxdb-client';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryLog } from '../helpers/log.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InfluxConfig } from '../../src/config/config.js';
-import { classifyWriteError, InfluxSink, retryAfterMs, serverMessage } from '../../src/sink/influx-sink.js';
+import { InfluxSink } from '../../src/sink/influx-sink.js';
 import { DiskSpool, MemorySpool, type Spool } from '../../src/sink/spool.js';
 
 interface Seen {
@@ -291,26 +290,5 @@ describe('InfluxSink', () => {
       body: '',
     });
     await sink.close();
-  });
-});
-
-describe('write errors', () => {
-  const http = (status: number, body = '', headers: Record<string, string> = {}) =>
-    new HttpError(status, 'x', body, headers['retry-after'], 'application/json', undefined, headers);
-
-  it('classifies: no answer, 5xx, 408, 429 retry; 400/422 reject; other 4xx blocked', () => {
-    expect(classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe('retry');
-    for (const s of [500, 502, 503, 504, 408, 429]) expect(classifyWriteError(http(s))).toBe('retry');
-    for (const s of [400, 422]) expect(classifyWriteError(http(s))).toBe('reject');
-    for (const s of [401, 403, 404, 405, 413]) expect(classifyWriteError(http(s))).toBe('blocked');
-  });
-
-  it('reads Retry-After as seconds (the client reads it as ms) and the server message', () => {
-    expect(retryAfterMs(http(429, '', { 'retry-after': '7' }))).toBe(7000);
-    expect(retryAfterMs(http(429, '', { 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }))).toBe(0);
-    expect(retryAfterMs(new Error('x'))).toBe(0);
-    expect(serverMessage(http(404, '{"error":"database not found: \\"x\\""}'))).toBe(
-      '404 database not found: "x"',
-    );
   });
 });
