@@ -45,6 +45,20 @@ function labelsOf(tags: Readonly<Record<string, string>>, keep: (tag: string) =>
   return labels;
 }
 
+function getOrAdd(
+  map: Map<string, FlowSeries>,
+  key: string,
+  labels: Readonly<Record<string, string>>,
+  now: number,
+): FlowSeries {
+  let series = map.get(key);
+  if (!series) {
+    series = { labels, sent: 0, received: 0, lastSeen: now };
+    map.set(key, series);
+  }
+  return series;
+}
+
 function keyOf(labels: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -61,7 +75,10 @@ function keyOf(labels: Readonly<Record<string, string>>): string {
 export class PrometheusSink implements Sink, MetricsPage {
   readonly name = 'prometheus';
   readonly stats: SinkStats = emptySinkStats();
+  /** One series per peer pair, at most maxSeries of them. */
   private readonly flows = new Map<string, FlowSeries>();
+  /** The `(overflow)` series, one per pod and interface: what came beyond maxSeries. */
+  private readonly overflows = new Map<string, FlowSeries>();
   private readonly interfaces = new Map<string, InterfaceSeries>();
   private overflowRecords = 0;
   private staleDropped = 0;
@@ -94,24 +111,15 @@ export class PrometheusSink implements Sink, MetricsPage {
 
   private addFlow(r: MetricRecord, now: number): void {
     const labels = labelsOf(r.tags, () => true);
-    let key = keyOf(labels);
+    const key = keyOf(labels);
     let series = this.flows.get(key);
-    if (!series) {
-      if (this.flowSeries() >= this.config.maxSeries) {
-        const shared = labelsOf(r.tags, (t) => !PEER_TAGS.has(t));
-        const overflow = { ...shared, receiver: OVERFLOW, sender: OVERFLOW };
-        key = keyOf(overflow);
-        series = this.flows.get(key);
-        this.overflowRecords++;
-        if (!series) {
-          series = { labels: overflow, sent: 0, received: 0, lastSeen: now };
-          this.flows.set(key, series);
-        }
-      } else {
-        series = { labels, sent: 0, received: 0, lastSeen: now };
-        this.flows.set(key, series);
-      }
+    if (!series && this.flows.size >= this.config.maxSeries) {
+      const shared = labelsOf(r.tags, (t) => !PEER_TAGS.has(t));
+      const overflow = { ...shared, receiver: OVERFLOW, sender: OVERFLOW };
+      series = getOrAdd(this.overflows, keyOf(overflow), overflow, now);
+      this.overflowRecords++;
     }
+    series ??= getOrAdd(this.flows, key, labels, now);
     const sent = r.fields.sentBytes;
     const received = r.fields.receivedBytes;
     if (sent && typeof sent.value === 'number') series.sent += sent.value;
@@ -129,19 +137,14 @@ export class PrometheusSink implements Sink, MetricsPage {
     this.interfaces.set(keyOf(labels), { labels, values, lastSeen: now });
   }
 
-  /** Flow series other than the overflow ones. */
-  private flowSeries(): number {
-    let n = 0;
-    for (const s of this.flows.values()) if (s.labels.sender !== OVERFLOW) n++;
-    return n;
-  }
-
   private prune(now: number): void {
     const stale = (s: { lastSeen: number }) => now - s.lastSeen >= this.config.staleMs;
-    for (const [key, s] of this.flows) {
-      if (stale(s)) {
-        this.flows.delete(key);
-        this.staleDropped++;
+    for (const map of [this.flows, this.overflows]) {
+      for (const [key, s] of map) {
+        if (stale(s)) {
+          map.delete(key);
+          this.staleDropped++;
+        }
       }
     }
     for (const [key, s] of this.interfaces) if (stale(s)) this.interfaces.delete(key);
@@ -149,7 +152,7 @@ export class PrometheusSink implements Sink, MetricsPage {
 
   families(): Family[] {
     this.prune(this.now());
-    const flows = [...this.flows.values()];
+    const flows = [...this.flows.values(), ...this.overflows.values()];
     const ifaces = [...this.interfaces.values()];
     const sample = (labels: Readonly<Record<string, string>>, value: number): Sample => ({ labels, value });
     return [

@@ -106,7 +106,7 @@ export class ContinuousIftopSource implements Source {
   }
 
   /** The period up to `now`, as an observation. */
-  async take(now: Date): Promise<Observation> {
+  private async take(now: Date): Promise<Observation> {
     const period = this.accumulator.drain(now);
     const after = await this.readCounters();
     const before = this.counters;
