@@ -26,29 +26,41 @@ async function promtool(page: string): Promise<{ exitCode: number; said: string 
   return { exitCode: r.exitCode ?? -1, said: `${String(r.stdout)}${String(r.stderr)}`.trim() };
 }
 
+/** `nstats run` in continuous mode with the Prometheus sink on a free health port. */
+async function prometheusRun(schedule: string, more: Record<string, string> = {}) {
+  const port = await freePort();
+  const run = nstats(['run'], {
+    NSTATS_MODE: 'continuous',
+    NSTATS_INTERFACE: net.hostIf,
+    NSTATS_SCHEDULE: schedule,
+    NSTATS_SINKS: 'prometheus',
+    NSTATS_HEALTH_PORT: String(port),
+    NSTATS_HEALTH_HOST: '127.0.0.1',
+    NSTATS_DNS: 'false',
+    NSTATS_HOSTNAME: 'web-0',
+    ...more,
+  });
+  return { port, run };
+}
+
+/** Resolves once nstats' iftop runs and has had a second to open its capture. */
+async function iftopUp(): Promise<void> {
+  await waitFor(
+    async () => (await iftopPids(net.hostIf)).length > 0,
+    15_000,
+    () => 'iftop did not start',
+  );
+  await sleep(1000);
+}
+
 describe('Prometheus sink, real Prometheus and promtool', () => {
   it('rate() of the flow counters gives the traffic rate within 10 %; promtool finds nothing to say', async () => {
-    const port = await freePort();
-    const run = nstats(['run'], {
-      NSTATS_MODE: 'continuous',
-      NSTATS_INTERFACE: net.hostIf,
-      // A tick every second: the counters move in 1 s steps, small against rate()'s window.
-      NSTATS_SCHEDULE: '* * * * * *',
-      NSTATS_SINKS: 'prometheus',
-      NSTATS_HEALTH_PORT: String(port),
-      NSTATS_HEALTH_HOST: '127.0.0.1',
-      NSTATS_DNS: 'false',
-      NSTATS_HOSTNAME: 'web-0',
-    });
+    // A tick every second: the counters move in 1 s steps, small against rate()'s window.
+    const { port, run } = await prometheusRun('* * * * * *');
     let prometheus: RunningServer | undefined;
     try {
       prometheus = await startPrometheus([`127.0.0.1:${port}`], 1);
-      await waitFor(
-        async () => (await iftopPids(net.hostIf)).length > 0,
-        15_000,
-        () => 'iftop did not start',
-      );
-      await sleep(1000);
+      await iftopUp();
       const bitsPerSecond = 2_000_000;
       const sending = sendUdp({
         from: 'host',
@@ -88,26 +100,13 @@ describe('Prometheus sink, real Prometheus and promtool', () => {
   }, 150_000);
 
   it('promtool accepts the page with ports on, the overflow series and every family', async () => {
-    const port = await freePort();
-    const run = nstats(['run'], {
-      NSTATS_MODE: 'continuous',
-      NSTATS_INTERFACE: net.hostIf,
-      NSTATS_SCHEDULE: '*/2 * * * * *',
+    const { port, run } = await prometheusRun('*/2 * * * * *', {
       NSTATS_SINKS: 'prometheus,stdout',
       NSTATS_PROMETHEUS_MAX_SERIES: '1',
-      NSTATS_HEALTH_PORT: String(port),
-      NSTATS_HEALTH_HOST: '127.0.0.1',
-      NSTATS_DNS: 'false',
-      NSTATS_HOSTNAME: 'web-0',
       NSTATS_PORTS: 'true',
     });
     try {
-      await waitFor(
-        async () => (await iftopPids(net.hostIf)).length > 0,
-        15_000,
-        () => 'iftop did not start',
-      );
-      await sleep(1000);
+      await iftopUp();
       await Promise.all(
         [9601, 9602, 9603].map((p) =>
           sendUdp({
