@@ -25,20 +25,20 @@ export function encodeLines(records: readonly MetricRecord[], precision: Precisi
   for (const r of records) {
     if (!r.measurement) continue;
     const head = tags.head(r.measurement, r.tags);
+    const { perm, first, next } = fieldOrder.of(r.fields);
+    const values = Object.values(r.fields);
     let body = '';
-    const fo = fieldOrder.of(r.fields);
-    for (let i = 0; i < fo.keys.length; i++) {
-      const key = fo.keys[i]!;
-      const text = key ? fieldText(r.fields[key]!) : undefined;
-      if (text !== undefined) body += `${body ? ',' : ' '}${fo.escaped[i]!}=${text}`;
+    for (let i = 0; i < perm.length; i++) {
+      const text = fieldText(values[perm[i]!]!);
+      if (text !== undefined) body += (body ? next[i]! : first[i]!) + text;
     }
     if (!body) continue;
     const ms = r.time.getTime();
     if (ms !== lastMs) {
       lastMs = ms;
-      lastTime = timestamp(r.time, precision);
+      lastTime = ` ${timestamp(r.time, precision)}`;
     }
-    lines.push(`${head}${body} ${lastTime}`);
+    lines.push(head + body + lastTime);
   }
   return lines;
 }
@@ -50,7 +50,7 @@ export function encodeLines(records: readonly MetricRecord[], precision: Precisi
  */
 class TagCache {
   private readonly order = new KeyOrder();
-  private order0: object | undefined;
+  private order0: Order | undefined;
   private measurement = '';
   /** The last record's tag values, by position in the sorted keys. */
   private values: (string | undefined)[] = [];
@@ -65,17 +65,17 @@ class TagCache {
       this.values = [];
       this.prefixes = [escapeMeasurement(measurement)];
     }
-    const { keys, escaped } = o;
+    const { perm, next } = o;
+    const given = Object.values(tags);
     const values = this.values;
     const prefixes = this.prefixes;
     let i = 0;
-    while (i < prefixes.length - 1 && tags[keys[i]!] === values[i]) i++;
+    while (i < prefixes.length - 1 && given[perm[i]!] === values[i]) i++;
     let text = prefixes[i]!;
-    for (; i < keys.length; i++) {
-      const key = keys[i]!;
-      const value = tags[key];
+    for (; i < perm.length; i++) {
+      const value = given[perm[i]!];
       values[i] = value;
-      if (key && value) text += `,${escaped[i]!}=${escapeTag(value)}`;
+      if (value) text += next[i]! + escapeTag(value);
       prefixes[i + 1] = text;
     }
     return text;
@@ -114,24 +114,46 @@ export function timestamp(t: Date, precision: Precision): string {
 }
 
 /**
- * An object's keys sorted as the client sorts them (`Object.keys(o).sort()`), each escaped; the
- * last order is given again while objects come with the same keys in the same order.
+ * The order in which an object's values are written: `perm[i]` is the position, in the object's
+ * own key order, of the i-th key sorted as the client sorts them (`Object.keys(o).sort()`), empty
+ * keys left out; `first[i]` and `next[i]` are that key escaped, as ` key=` and `,key=`.
+ */
+interface Order {
+  readonly perm: readonly number[];
+  readonly first: readonly string[];
+  readonly next: readonly string[];
+}
+
+/**
+ * The order of an object's keys; the last order is given again while objects come with the same
+ * keys in the same order, so that their values are read with `Object.values` by position, not
+ * looked up by key.
  */
 class KeyOrder {
   private seen: readonly string[] = [];
-  private order: { keys: readonly string[]; escaped: readonly string[] } = { keys: [], escaped: [] };
+  private order: Order = { perm: [], first: [], next: [] };
 
-  of(o: object): { readonly keys: readonly string[]; readonly escaped: readonly string[] } {
+  of(o: object): Order {
     const keys = Object.keys(o);
-    let same = keys.length === this.seen.length;
-    for (let i = 0; same && i < keys.length; i++) same = keys[i] === this.seen[i];
+    const seen = this.seen;
+    let same = keys.length === seen.length;
+    for (let i = 0; same && i < keys.length; i++) same = keys[i] === seen[i];
     if (!same) {
-      const sorted = [...keys].sort();
-      this.order = { keys: sorted, escaped: sorted.map(escapeTag) };
+      const perm = keys
+        .map((_, i) => i)
+        .filter((i) => keys[i] !== '')
+        .sort((a, b) => byCodeUnits(keys[a]!, keys[b]!));
+      const escaped = perm.map((i) => escapeTag(keys[i]!));
+      this.order = { perm, first: escaped.map((k) => ` ${k}=`), next: escaped.map((k) => `,${k}=`) };
       this.seen = keys;
     }
     return this.order;
   }
+}
+
+/** The order of `Array.prototype.sort` without a comparator: by UTF-16 code units. */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 const QUOTED = /["\\]/g;
