@@ -10,7 +10,10 @@ export const RETRY_MIN_MS = 1000;
 export type Verdict =
   /** No answer, a timeout, or the server is busy: the lines are kept and sent again later. */
   | 'retry'
-  /** The server refuses these lines themselves: sending them again cannot help, they are dropped. */
+  /**
+   * The server refuses these lines (or a request this large): the request is sent again in
+   * halves, and a single line still refused is dropped.
+   */
   | 'rejected'
   /** The server refuses all writes (auth, missing target): nothing is sent until a probe passes. */
   | 'refused';

@@ -12,13 +12,15 @@ export function statusOf(error: unknown): number | undefined {
 
 /**
  * What a failed write means: no answer, 5xx, 408 and 429 may pass (retry); 400 and 422 refuse the
- * lines themselves (rejected); any other 4xx (auth, missing bucket or database, too large) is a
- * setup problem that sending again cannot fix (refused).
+ * lines themselves, and 413 a request larger than the server takes (its max-body-size): both
+ * are rejected, so the request is sent again in smaller parts, and only a single line the server
+ * still refuses is dropped. Any other 4xx (auth, missing bucket or database) is a setup problem
+ * that sending again cannot fix (refused).
  */
 export function classifyWriteError(error: unknown): Verdict {
   const status = statusOf(error);
   if (status === undefined || status >= 500 || status === 408 || status === 429) return 'retry';
-  if (status === 400 || status === 422) return 'rejected';
+  if (status === 400 || status === 413 || status === 422) return 'rejected';
   return 'refused';
 }
 

@@ -200,7 +200,13 @@ async function startServer(opts: {
 }
 
 /** influxd config for a private instance under `dir` (loopback only, nothing phones home). */
-export function influx1Config(dir: string, httpPort: number, rpcPort: number, auth = false): string {
+export function influx1Config(
+  dir: string,
+  httpPort: number,
+  rpcPort: number,
+  auth = false,
+  maxBodySize = 0,
+): string {
   return `reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
 
@@ -229,7 +235,7 @@ bind-address = "127.0.0.1:${rpcPort}"
   bind-address = "127.0.0.1:${httpPort}"
   auth-enabled = ${auth}
   log-enabled = false
-  max-body-size = 0
+  max-body-size = ${maxBodySize}
 
 [ifql]
   enabled = false
@@ -242,8 +248,11 @@ bind-address = "127.0.0.1:${rpcPort}"
 /**
  * Starts a private InfluxDB 1.6 on 127.0.0.1 (random ports, data in a temp dir). With `auth`, HTTP
  * authentication is on and no user exists yet: create the first admin with influx1CreateAdmin.
+ * With `maxBodySize` (bytes), larger write requests are answered 413.
  */
-export async function startInflux1(opts: { auth?: boolean } = {}): Promise<RunningServer> {
+export async function startInflux1(
+  opts: { auth?: boolean; maxBodySize?: number } = {},
+): Promise<RunningServer> {
   const httpPort = await freePort();
   let rpcPort = await freePort();
   while (rpcPort === httpPort) rpcPort = await freePort();
@@ -252,7 +261,10 @@ export async function startInflux1(opts: { auth?: boolean } = {}): Promise<Runni
     bin: INFLUXD,
     pkg: 'influxdb',
     prepare: (dir) =>
-      writeFileSync(join(dir, 'influxdb.conf'), influx1Config(dir, httpPort, rpcPort, opts.auth ?? false)),
+      writeFileSync(
+        join(dir, 'influxdb.conf'),
+        influx1Config(dir, httpPort, rpcPort, opts.auth ?? false, opts.maxBodySize ?? 0),
+      ),
     args: (dir) => ['-config', join(dir, 'influxdb.conf')],
     url: `http://127.0.0.1:${httpPort}`,
     ready: async (url) => (await fetch(`${url}/ping`)).status === 204,

@@ -19,8 +19,8 @@ describe('write errors', () => {
   it('classifies: no answer, 5xx, 408, 429 retry; 400/422 rejected; other 4xx refused', () => {
     expect(classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toBe('retry');
     for (const s of [500, 502, 503, 504, 408, 429]) expect(classifyWriteError(http(s))).toBe('retry');
-    for (const s of [400, 422]) expect(classifyWriteError(http(s))).toBe('rejected');
-    for (const s of [401, 403, 404, 405, 413]) expect(classifyWriteError(http(s))).toBe('refused');
+    for (const s of [400, 413, 422]) expect(classifyWriteError(http(s))).toBe('rejected');
+    for (const s of [401, 403, 404, 405]) expect(classifyWriteError(http(s))).toBe('refused');
   });
 
   it('reads Retry-After as seconds (the client reads it as ms) and the server message', () => {
