@@ -1,12 +1,16 @@
 import { flowKey, foldEphemeralPorts } from '../parse/fold-ports.js';
 import type { Endpoint, Flow, Snapshot } from '../parse/types.js';
+import type { Remainder } from './source.js';
 
 /** Bytes one period held, per flow, plus what iftop's totals counted beyond the listed flows. */
 export interface Period {
   /** One flow per peer pair (and server port), `cumulativeBytes` = the period's bytes, every rate = their mean bits/s. */
   readonly flows: Flow[];
-  /** Bytes of the flows iftop did not list (it listed as many as its limit allowed). */
-  readonly remainder: { readonly sentBytes: number; readonly receivedBytes: number };
+  /**
+   * Bytes of the flows iftop did not list (it listed as many as its limit allowed), and their mean
+   * bits/s over the period; undefined when there were none.
+   */
+  readonly remainder?: Remainder;
   /** Tables that went into the period. */
   readonly snapshots: number;
   readonly start: Date;
@@ -94,12 +98,20 @@ export class FlowAccumulator {
         sent: { rates: rate(e.sent), cumulativeBytes: Math.round(e.sent) },
         received: { rates: rate(e.received), cumulativeBytes: Math.round(e.received) },
       }));
+    const sentBytes = Math.round(this.remainderSent);
+    const receivedBytes = Math.round(this.remainderReceived);
     const period: Period = {
       flows,
-      remainder: {
-        sentBytes: Math.round(this.remainderSent),
-        receivedBytes: Math.round(this.remainderReceived),
-      },
+      ...(sentBytes + receivedBytes > 0
+        ? {
+            remainder: {
+              sentBytes,
+              receivedBytes,
+              sendRate: rate(this.remainderSent).last2s,
+              receiveRate: rate(this.remainderReceived).last2s,
+            },
+          }
+        : {}),
       snapshots: this.snapshots,
       start: this.start,
       end: now,

@@ -119,8 +119,6 @@ export class ContinuousIftopSource implements Source {
     this.parseMsAtTake = this.stream.parseMs;
     const countersError =
       after instanceof Error ? after.message : before instanceof Error ? before.message : undefined;
-    const seconds = Math.max(0.001, (period.end.getTime() - period.start.getTime()) / 1000);
-    const { sentBytes, receivedBytes } = period.remainder;
     return {
       mode: 'continuous',
       interface: this.options.interface,
@@ -129,16 +127,7 @@ export class ContinuousIftopSource implements Source {
       end: period.end,
       ending: 'continuous',
       flows: period.flows,
-      ...(sentBytes + receivedBytes > 0
-        ? {
-            remainder: {
-              sentBytes,
-              receivedBytes,
-              sendRate: (sentBytes * 8) / seconds,
-              receiveRate: (receivedBytes * 8) / seconds,
-            },
-          }
-        : {}),
+      ...(period.remainder ? { remainder: period.remainder } : {}),
       ...(before && !(before instanceof Error) && !(after instanceof Error)
         ? { counters: { before, after } }
         : { countersError: countersError ?? 'not read yet' }),
