@@ -24,6 +24,7 @@ RUN apt-get update \
 WORKDIR /app
 # The bundle is self-contained (it needs only Node's built-in modules): no node_modules.
 COPY --from=build /app/dist/nstats.mjs ./nstats.mjs
+COPY --from=build /app/dist/chunks ./chunks
 ENV NODE_ENV=production
 # glibc malloc: blocks of 32 KiB and more get their own mmap and go back to the system when freed
 # (as the bundle's shebang sets it; see scripts/bundle.mjs).

@@ -3,6 +3,9 @@ import { CaptureError } from '../capture/errors.js';
 import { defaultRouteInterface } from '../capture/default-interface.js';
 import type { Config } from '../config/config.js';
 import { DnsResolver } from '../enrich/dns-resolver.js';
+import { KubeResolver } from '../enrich/kube-resolver.js';
+import { NamesResolver } from '../enrich/names-resolver.js';
+import type { ClusterNames } from '../kube/cluster-names.js';
 import { ResolverChain, type Resolver } from '../enrich/resolver.js';
 import { dnsReverseLookup } from '../enrich/reverse-lookup.js';
 import type { Logger } from '../log/logger.js';
@@ -70,9 +73,44 @@ export function buildDnsResolver(config: Config): DnsResolver | undefined {
  * The resolvers from config, in the order they are asked; undefined when there are none. A new
  * resolver is one file implementing Resolver, and one more entry here.
  */
-export function buildResolvers(config: Config, dns = buildDnsResolver(config)): ResolverChain | undefined {
-  const resolvers: Resolver[] = [...(dns ? [dns] : [])];
+export async function buildResolvers(
+  config: Config,
+  log: Logger,
+  dns = buildDnsResolver(config),
+): Promise<ResolverChain | undefined> {
+  const { url, inProcess, timeoutMs, ttlSeconds, podNames } = config.names;
+  const resolvers: Resolver[] = [];
+  if (url) {
+    const names = log.child({ component: 'names' });
+    const cacheSize = config.dns.cacheSize;
+    resolvers.push(new NamesResolver({ url, timeoutMs, ttlSeconds, cacheSize, podNames, log: names }));
+  }
+  if (inProcess) resolvers.push(new KubeResolver(await startClusterNames(config, log), podNames));
+  if (dns) resolvers.push(dns);
   return resolvers.length > 0 ? new ResolverChain(resolvers) : undefined;
+}
+
+/**
+ * The cluster's pods, Services and nodes followed from this process (`nstats names`, or
+ * NSTATS_KUBERNETES), started. Throws when there is no Kubernetes configuration to use. The
+ * Kubernetes client is loaded here, on demand: a sidecar that does not watch never loads it.
+ */
+export async function startClusterNames(config: Config, log: Logger): Promise<ClusterNames> {
+  const { ClusterNames, loadKubeConfig } = await import('../kube/cluster-names.js');
+  const { graceMs, silenceMs, pageSize } = config.kube;
+  const cluster = new ClusterNames(loadKubeConfig(), {
+    graceMs,
+    silenceMs,
+    pageSize,
+    // The server ends each watch after this long, a little before the silence bound by default;
+    // it is then resumed from the last version seen.
+    watchTimeoutSeconds: Math.max(1, Math.min(300, Math.floor((silenceMs * 0.9) / 1000))),
+    retryMinMs: 1000,
+    retryMaxMs: 30_000,
+    log: log.child({ component: 'kube' }),
+  });
+  cluster.start();
+  return cluster;
 }
 
 /** The sinks from config, as one, and the Prometheus sink's page for `/metrics` when there is one. */

@@ -8,7 +8,15 @@ import { Daemon } from '../pipeline/daemon.js';
 import { observe, type Observed } from '../pipeline/observe.js';
 import { cronScheduler } from '../schedule/scheduler.js';
 import { safeTagValue } from '../record/tag-value.js';
-import { buildDnsResolver, buildResolvers, buildSinks, buildSource, resolveInterface } from './build.js';
+import { NamesServer } from '../names/names-server.js';
+import {
+  buildDnsResolver,
+  buildResolvers,
+  buildSinks,
+  buildSource,
+  resolveInterface,
+  startClusterNames,
+} from './build.js';
 import { formatJson, formatLines, formatTable } from './format.js';
 
 /**
@@ -18,7 +26,7 @@ import { formatJson, formatLines, formatTable } from './format.js';
 export async function onceCommand(config: Config, format: 'table' | 'json' | 'line'): Promise<number> {
   const iface = await resolveInterface(config);
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
-  const resolvers = buildResolvers(config);
+  const resolvers = await buildResolvers(config, log);
   const seconds = iftopSeconds(config.capture.sampleSeconds);
   const spinner = process.stderr.isTTY
     ? yoctoSpinner({ stream: process.stderr, handleSignals: false })
@@ -70,7 +78,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   const log = createLogger(config.logLevel);
   const iface = await resolveInterface(config);
   const dns = buildDnsResolver(config);
-  const resolvers = buildResolvers(config, dns);
+  const resolvers = await buildResolvers(config, log, dns);
   const { sink, prometheus } = buildSinks(config, log);
   // Recovers the spool first: points an earlier run left are replayed before new ones.
   await sink.open();
@@ -85,7 +93,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   );
   const selfTags = Object.fromEntries(
     Object.entries({ hosts: config.identity.host, ...config.identity, interface: iface })
-      .filter(([k, v]) => k !== 'host' && typeof v === 'string' && v !== '')
+      .filter(([k, v]) => k !== 'host' && k !== 'address' && typeof v === 'string' && v !== '')
       .map(([k, v]) => [k, safeTagValue(String(v), 'unknown')]),
   );
   const health = new HealthServer(metrics, prometheus ? [prometheus] : []);
@@ -137,5 +145,39 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  return 0;
+}
+
+/**
+ * `nstats names`: the cluster's names service, until SIGTERM/SIGINT. It starts serving at once;
+ * `/readyz` and look-ups answer 503 until pods, Services and nodes have been listed (an API server
+ * that is down at start is retried, see ListWatch).
+ */
+export async function namesCommand(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel);
+  const cluster = await startClusterNames(config, log);
+  const server = new NamesServer(cluster);
+  const { port, host } = config.kube;
+  try {
+    await server.start(port, host);
+  } catch (err) {
+    cluster.stop();
+    throw new Error(
+      `names: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): set NSTATS_NAMES_PORT to a free port`,
+      { cause: err },
+    );
+  }
+  log.info({ port, host }, `names: serving look-ups on ${host}:${port}`);
+  void cluster.listedOnce().then(() => {
+    const c = cluster.index.counts;
+    log.info(c, `names: ready: ${c.pods} pods, ${c.services} services, ${c.nodes} nodes`);
+  });
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  log.info({ signal }, `names: ${signal}, stopping`);
+  cluster.stop();
+  await server.stop();
   return 0;
 }

@@ -6,7 +6,7 @@ import { loadConfig, loadDotenvFile } from '../config/load.js';
 import { SETTINGS, settingDefault, type SettingName } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
 import { formatCheck, runChecks } from './check.js';
-import { onceCommand, runCommand } from './commands.js';
+import { namesCommand, onceCommand, runCommand } from './commands.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -86,6 +86,15 @@ export function program(setExit: (code: number) => void): Command {
     });
 
   cmd
+    .command('names')
+    .description(
+      "Run the cluster's names service: watch pods, Services and nodes, answer sidecars' look-ups (NSTATS_NAMES_PORT).",
+    )
+    .action(async () => {
+      setExit(await namesCommand(config({})));
+    });
+
+  cmd
     .command('check')
     .description(
       'Check config, iftop, capture permission, DNS, InfluxDB and the spool; one line per check with the fix.',
@@ -131,8 +140,8 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.usage;
     }
     const code = err instanceof ConfigError ? EXIT.usage : EXIT.failure;
-    if (argv[0] === 'run') {
-      // The daemon's stderr is JSON events only, also when it cannot start.
+    if (argv[0] === 'run' || argv[0] === 'names') {
+      // A service's stderr is JSON events only, also when it cannot start.
       const message = (err instanceof Error ? err.message : String(err)).split(/\n\s*/).join('; ');
       createLogger('info').fatal(
         err instanceof ConfigError ? { problems: err.problems, exitCode: code } : { err, exitCode: code },

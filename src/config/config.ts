@@ -50,10 +50,36 @@ export interface DnsConfig {
   readonly negativeTtlSeconds: number;
 }
 
+/** Naming peers by Kubernetes: through the names service, or a watch in this process. */
+export interface KubeNamesConfig {
+  /** The names service's base URL; undefined: not asked. */
+  readonly url?: string;
+  /** Watch the API in this process (NSTATS_KUBERNETES). */
+  readonly inProcess: boolean;
+  readonly timeoutMs: number;
+  /** How long a sidecar keeps an answer. */
+  readonly ttlSeconds: number;
+  /** Tag peers' pod names too. */
+  readonly podNames: boolean;
+}
+
+/** The Kubernetes watch (`nstats names`, or NSTATS_KUBERNETES) and the names service's listener. */
+export interface KubeWatchConfig {
+  readonly graceMs: number;
+  readonly silenceMs: number;
+  readonly pageSize: number;
+  readonly port: number;
+  readonly host: string;
+}
+
 /** Who this sidecar is: the `hosts` tag and the Kubernetes tags. */
 export interface IdentityConfig {
   readonly host: string;
   readonly pod?: string;
+  /** The pod's own IP (POD_IP): its workload is looked up by it. */
+  readonly address?: string;
+  /** The pod's workload, when a resolver named the pod's own address (the `workload` tag). */
+  readonly workload?: string;
   readonly namespace?: string;
   readonly node?: string;
 }
@@ -69,6 +95,8 @@ export interface Config {
   readonly sinks: readonly SinkKind[];
   readonly prometheus: PrometheusConfig;
   readonly dns: DnsConfig;
+  readonly names: KubeNamesConfig;
+  readonly kube: KubeWatchConfig;
   readonly identity: IdentityConfig;
   /** Where points wait for InfluxDB: a directory, or memory when `dir` is unset. */
   readonly spool: { readonly dir?: string; readonly maxBytes: number };

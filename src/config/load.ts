@@ -112,6 +112,14 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
         'prometheus is served on the health port: set NSTATS_HEALTH_PORT (e.g. 9090), or leave prometheus out',
     });
   }
+  if (s.NSTATS_NAMES_URL && s.NSTATS_KUBERNETES) {
+    problems.push({
+      variable: 'NSTATS_KUBERNETES',
+      value: picked.get('NSTATS_KUBERNETES')?.value,
+      expected:
+        'either a names service (NSTATS_NAMES_URL) or the watch in this process (NSTATS_KUBERNETES), not both',
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -143,9 +151,24 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       ttlSeconds: s.NSTATS_DNS_TTL_SECONDS,
       negativeTtlSeconds: s.NSTATS_DNS_NEGATIVE_TTL_SECONDS,
     },
+    names: {
+      ...(s.NSTATS_NAMES_URL ? { url: s.NSTATS_NAMES_URL } : {}),
+      inProcess: s.NSTATS_KUBERNETES,
+      timeoutMs: s.NSTATS_NAMES_TIMEOUT_MS,
+      ttlSeconds: s.NSTATS_NAMES_TTL_SECONDS,
+      podNames: s.NSTATS_PEER_POD_NAMES,
+    },
+    kube: {
+      graceMs: s.NSTATS_KUBE_GRACE_SECONDS * 1000,
+      silenceMs: s.NSTATS_KUBE_WATCH_SILENCE_SECONDS * 1000,
+      pageSize: s.NSTATS_KUBE_PAGE_SIZE,
+      port: s.NSTATS_NAMES_PORT,
+      host: s.NSTATS_NAMES_HOST,
+    },
     identity: {
       host: s.NSTATS_HOSTNAME ?? (defaults.hostname ?? hostname)(),
       ...(s.POD_NAME ? { pod: s.POD_NAME } : {}),
+      ...(s.POD_IP ? { address: s.POD_IP } : {}),
       ...(s.POD_NAMESPACE ? { namespace: s.POD_NAMESPACE } : {}),
       ...(s.NODE_NAME ? { node: s.NODE_NAME } : {}),
     },

@@ -10,9 +10,11 @@ import {
   influxUrl,
   int,
   interfaceName,
+  ipAddress,
   kubernetesName,
   kubernetesNamespace,
   schedule,
+  serviceUrl,
   sinkList,
   text,
   token,
@@ -87,6 +89,17 @@ export const settingsSchema = z.object({
   NSTATS_DNS_TTL_SECONDS: int(0, 86400).default(300),
   NSTATS_DNS_NEGATIVE_TTL_SECONDS: int(0, 86400).default(60),
 
+  NSTATS_NAMES_URL: serviceUrl.optional(),
+  NSTATS_NAMES_TIMEOUT_MS: int(10, 60000).default(1000),
+  NSTATS_NAMES_TTL_SECONDS: int(0, 86400).default(30),
+  NSTATS_KUBERNETES: bool.default(false),
+  NSTATS_PEER_POD_NAMES: bool.default(false),
+  NSTATS_NAMES_PORT: int(1, 65535).default(9478),
+  NSTATS_NAMES_HOST: bindHost.default('0.0.0.0'),
+  NSTATS_KUBE_GRACE_SECONDS: int(0, 86400).default(60),
+  NSTATS_KUBE_WATCH_SILENCE_SECONDS: int(1, 86400).default(120),
+  NSTATS_KUBE_PAGE_SIZE: int(1, 10000).default(500),
+
   NSTATS_HEALTH_PORT: int(0, 65535).default(0),
   NSTATS_HEALTH_HOST: bindHost.default('0.0.0.0'),
   NSTATS_HEALTH_SINK_FAILING_SECONDS: int(0, 86400).default(300),
@@ -94,6 +107,7 @@ export const settingsSchema = z.object({
 
   NSTATS_HOSTNAME: hostName.optional(),
   POD_NAME: kubernetesName.optional(),
+  POD_IP: ipAddress.optional(),
   POD_NAMESPACE: kubernetesNamespace.optional(),
   NODE_NAME: kubernetesName.optional(),
   NSTATS_LOG_LEVEL: z
@@ -291,6 +305,52 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
     env: 'NSTATS_DNS_NEGATIVE_TTL_SECONDS',
     description: 'How long "no name" (or a failed lookup) is kept.',
   },
+  NSTATS_NAMES_URL: {
+    env: 'NSTATS_NAMES_URL',
+    default: 'none: peers are not named by Kubernetes',
+    description:
+      "The cluster's names service (`nstats names`, [k8s/names-service.yaml](k8s/names-service.yaml)), e.g. `http://nstats-names.monitoring:9478`: peers are named by workload, Service or node, with `senderNamespace`, `senderWorkload`, `senderKind` tags (and `receiver...`). Asked before reverse DNS; while it is unreachable, DNS and the IP name peers.",
+  },
+  NSTATS_NAMES_TIMEOUT_MS: {
+    env: 'NSTATS_NAMES_TIMEOUT_MS',
+    description: "Timeout of one request to the names service (within the cycle's NSTATS_DNS_BUDGET_MS).",
+  },
+  NSTATS_NAMES_TTL_SECONDS: {
+    env: 'NSTATS_NAMES_TTL_SECONDS',
+    description: 'How long an answer of the names service (or of the in-process watch) is kept by a sidecar.',
+  },
+  NSTATS_KUBERNETES: {
+    env: 'NSTATS_KUBERNETES',
+    description:
+      'Run the Kubernetes watch in this process instead of asking a names service (needs list/watch on pods, services and nodes: for small clusters or the node agent).',
+  },
+  NSTATS_PEER_POD_NAMES: {
+    env: 'NSTATS_PEER_POD_NAMES',
+    description:
+      "Also tag each peer's pod name (`senderPod`, `receiverPod`): one series per peer pod instead of per workload (see [Point schema](#point-schema)).",
+  },
+  NSTATS_NAMES_PORT: {
+    env: 'NSTATS_NAMES_PORT',
+    description: 'Port `nstats names` serves look-ups, `/livez`, `/readyz` and `/metrics` on.',
+  },
+  NSTATS_NAMES_HOST: {
+    env: 'NSTATS_NAMES_HOST',
+    description: 'Address `nstats names` binds.',
+  },
+  NSTATS_KUBE_GRACE_SECONDS: {
+    env: 'NSTATS_KUBE_GRACE_SECONDS',
+    description:
+      'How long a pod that is gone (deleted, Succeeded or Failed) stays named, so that its late flows are named; a pod that takes the address over is named at once.',
+  },
+  NSTATS_KUBE_WATCH_SILENCE_SECONDS: {
+    env: 'NSTATS_KUBE_WATCH_SILENCE_SECONDS',
+    description:
+      'A watch of the Kubernetes API that brings nothing (not even a bookmark) for this long is started again.',
+  },
+  NSTATS_KUBE_PAGE_SIZE: {
+    env: 'NSTATS_KUBE_PAGE_SIZE',
+    description: 'Objects per page when listing pods, Services and nodes.',
+  },
   NSTATS_HEALTH_PORT: {
     env: 'NSTATS_HEALTH_PORT',
     description:
@@ -317,6 +377,12 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
     description: 'Value of the `hosts` tag.',
   },
   POD_NAME: { env: 'POD_NAME', default: 'unset', description: 'Downward API: adds the `pod` tag.' },
+  POD_IP: {
+    env: 'POD_IP',
+    default: 'unset',
+    description:
+      "Downward API (`status.podIP`): with a names service (or NSTATS_KUBERNETES), the pod's own workload is looked up and tagged `workload`.",
+  },
   POD_NAMESPACE: {
     env: 'POD_NAMESPACE',
     default: 'unset',

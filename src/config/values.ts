@@ -191,3 +191,36 @@ export const sinkList = text.transform((v, ctx) => {
   }
   return entries as SinkKind[];
 });
+
+/**
+ * An http:// or https:// base URL of a service (the names service): scheme, host and port, an
+ * optional path; no credentials, query or fragment. Given without a trailing slash.
+ */
+export const serviceUrl = text.transform((v, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected an http:// or https:// URL, e.g. http://nstats-names.monitoring:9478',
+    });
+    return z.NEVER;
+  }
+  const problem =
+    u.protocol !== 'http:' && u.protocol !== 'https:'
+      ? 'expected an http:// or https:// URL'
+      : u.username || u.password
+        ? 'expected no user or password in the URL'
+        : u.search || u.hash
+          ? 'expected no query or fragment in the URL'
+          : undefined;
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+});
+
+/** An IPv4 or IPv6 address, as the downward API gives `status.podIP`. */
+export const ipAddress = text.refine((v) => isIP(v) !== 0, { message: 'expected an IPv4 or IPv6 address' });

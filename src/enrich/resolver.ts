@@ -1,7 +1,11 @@
 /** What a resolver knows of one address. */
 export interface PeerInfo {
-  /** The name to show for the peer (a point's `sender`/`receiver`). */
-  readonly name: string;
+  /**
+   * The name to show for the peer (a point's `sender`/`receiver`). Absent when the resolver knows
+   * something of the address but no name (the cluster knows it is `external`): later resolvers
+   * are then asked for the name, and these tags are kept.
+   */
+  readonly name?: string;
   /**
    * More of what is known (a namespace, a workload, a kind), written as tags of the peer's side:
    * `namespace` becomes `senderNamespace` or `receiverNamespace`.
@@ -41,8 +45,9 @@ export interface Resolver {
 
 /**
  * Resolvers asked in their configured order, sharing one budget: each is asked only for what the
- * ones before it did not answer, the first answer wins, and an address nobody names keeps its IP
- * (absent from the result).
+ * ones before it did not name, the first name wins, and an address nobody names keeps its IP.
+ * Tags of an answer without a name are kept and merged under the name a later resolver gives
+ * (the earlier resolver's tags win); such an answer counts as a miss.
  */
 export class ResolverChain {
   readonly counts: ReadonlyMap<string, ResolverCounts>;
@@ -60,11 +65,17 @@ export class ResolverChain {
       const counts = this.counts.get(resolver.name)!;
       const budget = Math.max(0, deadline - performance.now());
       const { found, errors } = await resolver.resolve(left, budget);
-      for (const [address, info] of found) answers.set(address, info);
-      counts.hits += found.size;
+      let named = 0;
+      for (const [address, info] of found) {
+        const before = answers.get(address);
+        const tags = before?.tags || info.tags ? { ...info.tags, ...before?.tags } : undefined;
+        answers.set(address, { ...(info.name ? { name: info.name } : {}), ...(tags ? { tags } : {}) });
+        if (info.name) named++;
+      }
+      counts.hits += named;
       counts.errors += errors;
-      counts.misses += left.length - found.size - errors;
-      left = left.filter((a) => !found.has(a));
+      counts.misses += left.length - named - errors;
+      left = left.filter((a) => !found.get(a)?.name);
     }
     return answers;
   }

@@ -33,14 +33,21 @@ export async function complete(
   observation: Observation,
 ): Promise<Observed> {
   const t0 = performance.now();
+  const own = deps.identity.address;
   const peers = deps.resolvers
     ? await deps.resolvers.resolve(
-        observation.flows.flatMap((f) => [f.source.address, f.destination.address]),
+        [
+          ...(own ? [own] : []),
+          ...observation.flows.flatMap((f) => [f.source.address, f.destination.address]),
+        ],
         deps.resolveBudgetMs,
       )
     : new Map<string, PeerInfo>();
   const resolveMs = performance.now() - t0;
-  return { observation, peers, records: buildRecords(observation, peers, deps.identity), resolveMs };
+  // The pod's own workload, named like any peer from its own address (POD_IP).
+  const workload = own ? peers.get(own)?.tags?.workload : undefined;
+  const identity = workload && !deps.identity.workload ? { ...deps.identity, workload } : deps.identity;
+  return { observation, peers, records: buildRecords(observation, peers, identity), resolveMs };
 }
 
 /** The source's next observation, named and made into records. */

@@ -51,10 +51,11 @@ export interface PointContext {
 
 /**
  * The tags every point of a sample has, made safe: `hosts`, `interface`, `mode`, and `pod`,
- * `namespace` and `node` when the downward API gave them.
+ * `namespace` and `node` when the downward API gave them, `workload` when a resolver named the
+ * pod's own address.
  */
 function sampleTags(ctx: PointContext): Tags {
-  const { host, pod, namespace, node } = ctx.identity;
+  const { host, pod, namespace, node, workload } = ctx.identity;
   const tags: Record<string, string> = {
     hosts: safeTagValue(host, 'unknown'),
     interface: safeTagValue(ctx.interface, 'unknown'),
@@ -63,6 +64,7 @@ function sampleTags(ctx: PointContext): Tags {
   if (pod) tags.pod = safeTagValue(pod, 'unknown');
   if (namespace) tags.namespace = safeTagValue(namespace, 'unknown');
   if (node) tags.node = safeTagValue(node, 'unknown');
+  if (workload) tags.workload = safeTagValue(workload, 'unknown');
   return tags;
 }
 

@@ -1,0 +1,28 @@
+import type { ClusterNames } from '../kube/cluster-names.js';
+import { peerInfoOf } from '../kube/peer-info.js';
+import type { PeerInfo, Resolver } from './resolver.js';
+
+/**
+ * Peers named by the cluster, from a watch in this process (NSTATS_KUBERNETES): look-ups are
+ * answered from memory at once. Until every resource has been listed once, it answers nothing
+ * (counted as errors) and the next resolver names the peers.
+ */
+export class KubeResolver implements Resolver {
+  readonly name = 'kubernetes';
+
+  constructor(
+    private readonly cluster: ClusterNames,
+    private readonly podNames: boolean,
+  ) {}
+
+  resolve(addresses: readonly string[]): Promise<{ found: Map<string, PeerInfo>; errors: number }> {
+    const found = new Map<string, PeerInfo>();
+    if (!this.cluster.ready) return Promise.resolve({ found, errors: addresses.length });
+    for (const a of addresses) found.set(a, peerInfoOf(this.cluster.lookup(a), this.podNames));
+    return Promise.resolve({ found, errors: 0 });
+  }
+
+  close(): void {
+    this.cluster.stop();
+  }
+}

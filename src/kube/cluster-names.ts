@@ -1,0 +1,170 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Family } from '../health/exposition.js';
+import type { Logger } from '../log/logger.js';
+import { ClusterIndex, type EventType, type Identity } from './cluster-index.js';
+import { ListWatch, RESOURCES, RESTART_REASONS, type Resource } from './list-watch.js';
+
+/** Where the in-cluster ServiceAccount token is mounted. */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/**
+ * The cluster's configuration as kubectl finds it: `KUBECONFIG` (a list of files, merged), else
+ * `~/.kube/config`, else the pod's ServiceAccount. Unlike the client library's own default, it
+ * never falls back to an unauthenticated `http://localhost:8080`: with none of the three it
+ * throws, saying what to set.
+ */
+export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig {
+  const kc = new KubeConfig();
+  const home = join(env.HOME ?? homedir(), '.kube', 'config');
+  const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST) && existsSync(SERVICE_ACCOUNT_TOKEN);
+  if (!env.KUBECONFIG && !existsSync(home) && !inCluster) {
+    throw new Error(
+      'no Kubernetes API configuration: run in a pod with a ServiceAccount, or set KUBECONFIG to a kubeconfig file',
+    );
+  }
+  kc.loadFromDefault();
+  if (!kc.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster (current-context)');
+  return kc;
+}
+
+export interface ClusterNamesOptions {
+  /** How long a pod that is gone stays named (ms). */
+  readonly graceMs: number;
+  readonly pageSize: number;
+  readonly watchTimeoutSeconds: number;
+  readonly silenceMs: number;
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+  readonly log: Logger;
+}
+
+/**
+ * The cluster's pods, Services and nodes followed by list + watch (one ListWatch each) into one
+ * ClusterIndex: address -> identity. Ready once each resource has been listed once; from then on
+ * answers stay available while watches are restarted.
+ */
+export class ClusterNames {
+  readonly index: ClusterIndex;
+  private readonly watches: ReadonlyMap<Resource, ListWatch>;
+  readonly lookups = { total: 0, byKind: { pod: 0, service: 0, node: 0, external: 0 } };
+
+  constructor(kc: KubeConfig, o: ClusterNamesOptions) {
+    this.index = new ClusterIndex(o.graceMs);
+    const index = this.index;
+    const apply = {
+      pods: {
+        onList: (items: readonly object[]) => index.replace('pods', items),
+        onEvent: (t: EventType, obj: object) => index.pod(t, obj),
+      },
+      services: {
+        onList: (items: readonly object[]) => index.replace('services', items),
+        onEvent: (t: EventType, obj: object) => index.service(t, obj),
+      },
+      nodes: {
+        onList: (items: readonly object[]) => index.replace('nodes', items),
+        onEvent: (t: EventType, obj: object) => index.node(t, obj),
+      },
+    };
+    this.watches = new Map(
+      RESOURCES.map((resource) => [resource, new ListWatch(kc, { ...o, resource, ...apply[resource] })]),
+    );
+  }
+
+  start(): void {
+    for (const w of this.watches.values()) w.start();
+  }
+
+  stop(): void {
+    for (const w of this.watches.values()) w.stop();
+  }
+
+  /** Every resource listed once. */
+  get ready(): boolean {
+    return [...this.watches.values()].every((w) => w.listed);
+  }
+
+  /** What is not listed yet, in words (for `/readyz`). */
+  get waitingFor(): string {
+    const left = [...this.watches].filter(([, w]) => !w.listed).map(([r]) => r);
+    return left.length > 0 ? `first list of ${left.join(', ')} not in yet` : 'nothing';
+  }
+
+  /** Resolves once every resource has been listed. */
+  async listedOnce(): Promise<void> {
+    await Promise.all([...this.watches.values()].map((w) => w.listedOnce()));
+  }
+
+  /** The identity of each address; an address that is none of the cluster's is `external`. */
+  lookup(address: string): Identity {
+    const found = this.index.lookup(address) ?? EXTERNAL;
+    this.lookups.total++;
+    this.lookups.byKind[found.kind]++;
+    return found;
+  }
+
+  /** The `nstats_kube_*` families for `/metrics`. */
+  families(): Family[] {
+    const watches = [...this.watches];
+    const counts = this.index.counts;
+    return [
+      {
+        name: 'nstats_kube_lists_total',
+        help: 'Lists of a resource (all its pages), by result.',
+        type: 'counter',
+        samples: watches.flatMap(([resource, w]) => [
+          { labels: { resource, result: 'ok' }, value: w.counts.listsOk },
+          { labels: { resource, result: 'failed' }, value: w.counts.listsFailed },
+        ]),
+      },
+      {
+        name: 'nstats_kube_watch_restarts_total',
+        help: 'Watches started again, by reason: ended (by the server), error, silent (the watchdog), gone (410: listed again).',
+        type: 'counter',
+        samples: watches.flatMap(([resource, w]) =>
+          RESTART_REASONS.map((reason) => ({
+            labels: { resource, reason },
+            value: w.counts.restarts[reason],
+          })),
+        ),
+      },
+      {
+        name: 'nstats_kube_watch_events_total',
+        help: 'Watch events received, by type.',
+        type: 'counter',
+        samples: watches.flatMap(([resource, w]) =>
+          Object.entries(w.counts.events).map(([type, value]) => ({ labels: { resource, type }, value })),
+        ),
+      },
+      {
+        name: 'nstats_kube_objects',
+        help: 'Objects in the index now.',
+        type: 'gauge',
+        samples: [
+          { labels: { resource: 'pods' }, value: counts.pods },
+          { labels: { resource: 'services' }, value: counts.services },
+          { labels: { resource: 'nodes' }, value: counts.nodes },
+        ],
+      },
+      {
+        name: 'nstats_kube_addresses',
+        help: 'Addresses named now: held (by pods, Services and nodes), departed (pods gone, in their grace period).',
+        type: 'gauge',
+        samples: [
+          { labels: { state: 'held' }, value: counts.addresses },
+          { labels: { state: 'departed' }, value: counts.departed },
+        ],
+      },
+      {
+        name: 'nstats_kube_lookups_total',
+        help: 'Addresses looked up, by the kind of answer (external: none of the cluster’s).',
+        type: 'counter',
+        samples: Object.entries(this.lookups.byKind).map(([kind, value]) => ({ labels: { kind }, value })),
+      },
+    ];
+  }
+}
+
+const EXTERNAL: Identity = { kind: 'external' };
