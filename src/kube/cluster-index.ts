@@ -60,6 +60,15 @@ export interface NodeObject {
 /** A watch event's type, as the API sends it. */
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
+/** The core/v1 resources the index is fed. */
+export type Resource = 'pods' | 'services' | 'nodes';
+
+/** A list under way: see ClusterIndex.relist. */
+export interface Relist {
+  page(items: readonly object[]): void;
+  done(): void;
+}
+
 export interface IndexCounts {
   readonly pods: number;
   readonly services: number;
@@ -149,7 +158,7 @@ export class ClusterIndex {
   }
 
   pod(type: EventType, pod: PodObject): void {
-    const uid = pod.metadata?.uid ?? `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+    const uid = podKey(pod);
     const old = this.pods.get(uid);
     if (type === 'DELETED') {
       if (old) this.dropPod(uid, old, old.addresses);
@@ -172,7 +181,7 @@ export class ClusterIndex {
   }
 
   service(type: EventType, service: ServiceObject): void {
-    const key = `${service.metadata?.namespace}/${service.metadata?.name}`;
+    const key = serviceKey(service);
     const addresses = type === 'DELETED' ? [] : serviceAddresses(service);
     const namespace = this.intern(service.metadata?.namespace);
     const name = this.intern(service.metadata?.name);
@@ -196,45 +205,42 @@ export class ClusterIndex {
   }
 
   /**
-   * After a (re)list: `items` is all there is of the resource now. Objects the index holds that
-   * the list no longer has were deleted while nobody watched.
+   * A (re)list of one resource, page by page: each page is applied as it comes (so only one page
+   * is held in memory at a time), and `done()` forgets the objects the index held that no page
+   * had, deleted while nobody watched. A list that fails before `done()` deletes nothing.
    */
-  replace(resource: 'pods', items: readonly PodObject[]): void;
-  replace(resource: 'services', items: readonly ServiceObject[]): void;
-  replace(resource: 'nodes', items: readonly NodeObject[]): void;
-  replace(resource: 'pods' | 'services' | 'nodes', items: readonly object[]): void {
-    switch (resource) {
-      case 'pods': {
-        const seen = new Set<string>();
-        for (const p of items as PodObject[]) {
-          seen.add(p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`);
-          this.pod('ADDED', p);
+  relist(resource: Resource): Relist {
+    const seen = new Set<string>();
+    const apply: (o: object) => string = {
+      pods: (o: PodObject) => (this.pod('ADDED', o), podKey(o)),
+      services: (o: ServiceObject) => (this.service('ADDED', o), serviceKey(o)),
+      nodes: (o: NodeObject) => (this.node('ADDED', o), o.metadata?.name ?? ''),
+    }[resource];
+    return {
+      page: (items) => {
+        for (const o of items) seen.add(apply(o));
+      },
+      done: () => {
+        if (resource === 'pods') {
+          for (const [uid, entry] of [...this.pods])
+            if (!seen.has(uid)) this.dropPod(uid, entry, entry.addresses);
+          return;
         }
-        for (const [uid, entry] of [...this.pods])
-          if (!seen.has(uid)) this.dropPod(uid, entry, entry.addresses);
-        break;
-      }
-      case 'services': {
-        const seen = new Set<string>();
-        for (const s of items as ServiceObject[]) {
-          seen.add(`${s.metadata?.namespace}/${s.metadata?.name}`);
-          this.service('ADDED', s);
-        }
-        for (const key of [...this.services.keys()])
-          if (!seen.has(key)) this.replaceOwner(this.services, this.servicesByAddress, key, [], undefined);
-        break;
-      }
-      case 'nodes': {
-        const seen = new Set<string>();
-        for (const n of items as NodeObject[]) {
-          seen.add(n.metadata?.name ?? '');
-          this.node('ADDED', n);
-        }
-        for (const key of [...this.nodes.keys()])
-          if (!seen.has(key)) this.replaceOwner(this.nodes, this.nodesByAddress, key, [], undefined);
-        break;
-      }
-    }
+        const [owners, byAddress] =
+          resource === 'services'
+            ? [this.services, this.servicesByAddress]
+            : [this.nodes, this.nodesByAddress];
+        for (const key of [...owners.keys()])
+          if (!seen.has(key)) this.replaceOwner(owners, byAddress, key, [], undefined);
+      },
+    };
+  }
+
+  /** A relist in one page. */
+  replace(resource: Resource, items: readonly object[]): void {
+    const r = this.relist(resource);
+    r.page(items);
+    r.done();
   }
 
   private podEntry(pod: PodObject): PodEntry {
@@ -323,6 +329,15 @@ export class ClusterIndex {
     this.lastSweep = t;
     for (const [a, d] of this.departed) if (d.until <= t) this.departed.delete(a);
   }
+}
+
+/** A pod's key: its UID (a pod re-made with the same name is another pod). */
+function podKey(p: PodObject): string {
+  return p.metadata?.uid ?? `${p.metadata?.namespace}/${p.metadata?.name}`;
+}
+
+function serviceKey(s: ServiceObject): string {
+  return `${s.metadata?.namespace}/${s.metadata?.name}`;
 }
 
 /** A pod's addresses: every `status.podIPs`, and `podIP` (the first of them, on older servers the only one). */

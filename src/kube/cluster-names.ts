@@ -56,15 +56,15 @@ export class ClusterNames {
     const index = this.index;
     const apply = {
       pods: {
-        onList: (items: readonly object[]) => index.replace('pods', items),
+        onList: () => index.relist('pods'),
         onEvent: (t: EventType, obj: object) => index.pod(t, obj),
       },
       services: {
-        onList: (items: readonly object[]) => index.replace('services', items),
+        onList: () => index.relist('services'),
         onEvent: (t: EventType, obj: object) => index.service(t, obj),
       },
       nodes: {
-        onList: (items: readonly object[]) => index.replace('nodes', items),
+        onList: () => index.relist('nodes'),
         onEvent: (t: EventType, obj: object) => index.node(t, obj),
       },
     };

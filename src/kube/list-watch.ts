@@ -1,10 +1,11 @@
 import { ApiException, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log/logger.js';
 import { backoff } from '../util/backoff.js';
-import type { EventType } from './cluster-index.js';
+import type { EventType, Relist, Resource } from './cluster-index.js';
+
+export type { Resource } from './cluster-index.js';
 
 /** The core/v1 resources the names service follows, cluster-wide. */
-export type Resource = 'pods' | 'services' | 'nodes';
 export const RESOURCES: readonly Resource[] = ['pods', 'services', 'nodes'];
 
 /** Why a watch was started again (the `reason` label of `nstats_kube_watch_restarts_total`). */
@@ -38,8 +39,8 @@ export interface ListWatchOptions {
   readonly retryMinMs: number;
   readonly retryMaxMs: number;
   readonly log: Logger;
-  /** The full state after a (re)list. */
-  onList(items: readonly object[]): void;
+  /** A (re)list begins: its pages go to the Relist, and `done()` once all have come. */
+  onList(): Relist;
   onEvent(type: EventType, object: object): void;
 }
 
@@ -119,13 +120,16 @@ export class ListWatch {
 
   private async list(): Promise<void> {
     if (this.stopped) return;
-    const items: object[] = [];
+    const relist = this.o.onList();
+    let items = 0;
     let cont: string | undefined;
     let version: string | undefined;
     try {
       do {
         const page = await this.page(cont);
-        for (const item of page.items) items.push(item);
+        if (this.stopped) return;
+        relist.page(page.items);
+        items += page.items.length;
         cont = page.metadata?._continue || undefined;
         version = page.metadata?.resourceVersion;
       } while (cont);
@@ -135,16 +139,12 @@ export class ListWatch {
       this.retry(err, `list ${this.o.resource}`, () => this.list());
       return;
     }
-    if (this.stopped) return;
     this.counts.listsOk++;
-    this.o.onList(items);
+    relist.done();
     this.resourceVersion = version;
     if (!this.listed) {
       this.listed = true;
-      this.o.log.info(
-        { resource: this.o.resource, items: items.length },
-        `kube: ${this.o.resource} listed: ${items.length}`,
-      );
+      this.o.log.info({ resource: this.o.resource, items }, `kube: ${this.o.resource} listed: ${items}`);
       this.resolveFirstList();
     }
     this.failures = 0;
