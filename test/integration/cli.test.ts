@@ -1,8 +1,8 @@
 import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { stripVTControlCharacters } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -337,13 +337,20 @@ describe('capture permission, for real (an unprivileged user)', () => {
 });
 
 describe('the shipped bundle', () => {
-  it('runs alone, as in the image: copied to a directory with no node_modules, it captures a flow', async () => {
-    // The image holds only dist/nstats.mjs (see the Dockerfile). Node looks for packages in
-    // node_modules up the tree from the file; there is none above a fresh temp directory.
+  /** The bundle as the image holds it: dist/nstats.mjs and dist/chunks/, nothing else. */
+  async function shipped(): Promise<{ dir: string; alone: string }> {
+    // Node looks for packages in node_modules up the tree from the file; there is none above a
+    // fresh temp directory.
     const dir = await mkdtemp(join(tmpdir(), 'nstats-bundle-'));
+    const alone = join(dir, 'nstats.mjs');
+    await copyFile(NSTATS, alone);
+    await cp(join(dirname(NSTATS), 'chunks'), join(dir, 'chunks'), { recursive: true });
+    return { dir, alone };
+  }
+
+  it('runs alone, as in the image: copied to a directory with no node_modules, it captures a flow', async () => {
+    const { dir, alone } = await shipped();
     try {
-      const alone = join(dir, 'nstats.mjs');
-      await copyFile(NSTATS, alone);
       const run = execa(
         process.execPath,
         [...nodeFlags(), alone, 'once', '-i', net.hostIf, '-s', '10', '-f', 'json'],
@@ -356,6 +363,27 @@ describe('the shipped bundle', () => {
       const flow = sample.flows.find((f) => f.destination.address === net.peerV4);
       expect(flow, String(r.stdout)).toBeDefined();
       expect(flow!.sent.cumulativeBytes).toBeGreaterThan(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads its Kubernetes chunk alone: `nstats names` without a cluster says what to set', async () => {
+    const { dir, alone } = await shipped();
+    try {
+      const r = await execa(process.execPath, [...nodeFlags(), alone, 'names'], {
+        reject: false,
+        env: cliEnv({ HOME: dir }),
+        extendEnv: false,
+        stdin: 'ignore',
+        cwd: dir,
+      });
+      expect(r.exitCode, String(r.stderr)).toBe(1);
+      const fatal = JSON.parse(String(r.stderr).trim().split('\n').at(-1)!) as { level: string; msg: string };
+      expect(fatal).toMatchObject({
+        level: 'fatal',
+        msg: 'no Kubernetes API configuration: run in a pod with a ServiceAccount, or set KUBECONFIG to a kubeconfig file',
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

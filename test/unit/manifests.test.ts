@@ -1,0 +1,357 @@
+// The Kubernetes manifests users apply (k8s/*.yaml): each object is checked against the API's
+// OpenAPI schemas (kubernetes-models) and for fields the API does not know (the field lists of
+// @kubernetes/client-node's models: `kubectl apply` rejects unknown fields, the schemas do not), then
+// against the security and probe policy that nstats' containers promise. docker/compose.yaml is a
+// Compose file, not a Kubernetes manifest, and lives outside k8s/.
+import * as k8s from '@kubernetes/client-node';
+import { loadAll } from 'js-yaml';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import type { IClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IService } from 'kubernetes-models/v1/Service';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const K8S_DIR = new URL('../../k8s/', import.meta.url);
+const DOCKERFILE = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
+
+/** What every object of a manifest has; the rest is read through the model's interface. */
+interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+}
+
+/** One document of a manifest file. */
+interface Manifest {
+  /** File name and document index, for messages: `names-service.yaml#3`. */
+  where: string;
+  object: KubeObject;
+}
+
+function readManifests(): Manifest[] {
+  const files = readdirSync(K8S_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+  return files.flatMap((file) =>
+    loadAll(readFileSync(new URL(file, K8S_DIR), 'utf8'))
+      // An empty document (a trailing `---`) is no object.
+      .filter((doc) => doc !== null && doc !== undefined)
+      .map((doc, i) => ({ where: `${file}#${i}`, object: doc as KubeObject })),
+  );
+}
+
+const MANIFESTS = readManifests();
+
+/** The one object of that kind and name; fails the test when there is not exactly one. */
+function find<T>(kind: string, name: string): T {
+  const found = MANIFESTS.filter((m) => m.object.kind === kind && m.object.metadata.name === name);
+  expect(
+    found.map((m) => m.where),
+    `one ${kind} ${name} in k8s/`,
+  ).toHaveLength(1);
+  return found[0]!.object as T;
+}
+
+/** A model of kubernetes-models: built from plain data, `validate()` throws on a schema error. */
+type Model = new (data: never) => { validate(): void };
+
+/**
+ * The schema errors of one object, as kubernetes-models reports them (`data/spec/replicas must be
+ * integer`); empty when it is valid. Its model is the module `kubernetes-models/<apiVersion>/<kind>`.
+ */
+async function schemaErrors(object: KubeObject): Promise<string[]> {
+  const specifier = `kubernetes-models/${object.apiVersion}/${object.kind}`;
+  const module = (await import(/* @vite-ignore */ specifier)) as Record<string, Model | undefined>;
+  const ModelClass = module[object.kind];
+  if (ModelClass === undefined) return [`no model for ${object.apiVersion} ${object.kind}`];
+  try {
+    new ModelClass(structuredClone(object) as never).validate();
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+}
+
+/** A model class of @kubernetes/client-node: its fields as the API names them, with their types. */
+interface ClientModel {
+  getAttributeTypeMap(): { baseName: string; type: string }[];
+}
+
+function clientModel(type: string): ClientModel | undefined {
+  const candidate = (k8s as unknown as Record<string, unknown>)[type];
+  return typeof candidate === 'function' && 'getAttributeTypeMap' in candidate
+    ? (candidate as unknown as ClientModel)
+    : undefined;
+}
+
+/**
+ * The paths of fields that the API type `type` (a client-node model name such as `V1Deployment`,
+ * or `Array<...>` of one) does not have. Maps, quantities and IntOrString are not models and are
+ * not looked into; their values are the schema check's business.
+ */
+function unknownFields(value: unknown, type: string, path: string): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  const element = /^Array<(.+)>$/.exec(type)?.[1];
+  if (element !== undefined)
+    return Array.isArray(value) ? value.flatMap((v, i) => unknownFields(v, element, `${path}[${i}]`)) : [];
+  const model = clientModel(type);
+  if (model === undefined) return [];
+  const fields = new Map(model.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
+  return Object.entries(value).flatMap(([key, v]) => {
+    const fieldType = fields.get(key);
+    return fieldType === undefined ? [`${path}.${key}`] : unknownFields(v, fieldType, `${path}.${key}`);
+  });
+}
+
+/** Unknown fields of a whole object; its client-node model is `V1Deployment` for apps/v1 Deployment. */
+function unknownFieldsOf(object: KubeObject): string[] {
+  const version = object.apiVersion.split('/').at(-1) ?? '';
+  const type = `${version.charAt(0).toUpperCase()}${version.slice(1)}${object.kind}`;
+  if (clientModel(type) === undefined) return [`no client-node model ${type}`];
+  return unknownFields(object, type, object.kind);
+}
+
+/** What a container may have beyond the common policy. */
+interface Allowed {
+  /** Capabilities it may add (after dropping ALL). */
+  capabilities: readonly string[];
+  /** Whether allowPrivilegeEscalation may be true. */
+  privilegeEscalation: boolean;
+}
+
+/**
+ * Where a container of `pod` breaks the policy nstats' containers keep: non-root, read-only root
+ * file system, every capability dropped and only `allowed` ones added, no privilege escalation
+ * unless allowed, CPU and memory requests and a memory limit, a liveness probe. Settings of the
+ * pod's securityContext count where the container's own do not say otherwise.
+ */
+function policyViolations(pod: IPodSpec, container: IContainer, allowed: Allowed): string[] {
+  const out: string[] = [];
+  const sc = container.securityContext ?? {};
+  const psc = pod.securityContext ?? {};
+  const runAsNonRoot = sc.runAsNonRoot ?? psc.runAsNonRoot;
+  const runAsUser = sc.runAsUser ?? psc.runAsUser;
+  if (runAsNonRoot !== true) out.push('runAsNonRoot is not true');
+  if (runAsUser === 0) out.push('runAsUser is 0');
+  if (sc.readOnlyRootFilesystem !== true) out.push('readOnlyRootFilesystem is not true');
+  if (!(sc.capabilities?.drop ?? []).includes('ALL')) out.push('capabilities.drop lacks ALL');
+  const extra = (sc.capabilities?.add ?? []).filter((c) => !allowed.capabilities.includes(c));
+  if (extra.length > 0) out.push(`capabilities.add has ${extra.join(', ')}`);
+  if (sc.privileged === true) out.push('privileged');
+  // Unset means true for a non-root process, so it must be said.
+  if (!allowed.privilegeEscalation && sc.allowPrivilegeEscalation !== false)
+    out.push('allowPrivilegeEscalation is not false');
+  const { requests, limits } = container.resources ?? {};
+  if (requests?.cpu === undefined) out.push('no CPU request');
+  if (requests?.memory === undefined) out.push('no memory request');
+  if (limits?.memory === undefined) out.push('no memory limit');
+  if (container.livenessProbe === undefined) out.push('no liveness probe');
+  return out;
+}
+
+const sidecarDeployment = (): IDeployment => find<IDeployment>('Deployment', 'web');
+const namesDeployment = (): IDeployment => find<IDeployment>('Deployment', 'nstats-names');
+
+function podOf(deployment: IDeployment): IPodSpec {
+  const pod = deployment.spec?.template.spec;
+  expect(pod, `${deployment.metadata?.name} has a pod template`).toBeDefined();
+  return pod!;
+}
+
+function containerOf(deployment: IDeployment, name: string): IContainer {
+  const container = podOf(deployment).containers.find((c) => c.name === name);
+  expect(container, `${deployment.metadata?.name} has a container ${name}`).toBeDefined();
+  return container!;
+}
+
+function envOf(container: IContainer, name: string): string | undefined {
+  return container.env?.find((e) => e.name === name)?.value;
+}
+
+/** The sidecar's capture needs CAP_NET_RAW and nothing else. */
+const SIDECAR: Allowed = {
+  capabilities: ['NET_RAW'],
+  // The image gives iftop CAP_NET_RAW as a file capability (Dockerfile: setcap cap_net_raw+ep), and
+  // a process with no_new_privs (allowPrivilegeEscalation: false) does not gain file capabilities,
+  // so the sidecar could not capture. This is the only exception, and only while the image does it.
+  privilegeEscalation: true,
+};
+const NAMES: Allowed = { capabilities: [], privilegeEscalation: false };
+
+describe('k8s manifests', () => {
+  it('are read from k8s/*.yaml: the sidecar example and the names service', () => {
+    const files = new Set(MANIFESTS.map((m) => m.where.split('#')[0]));
+    expect([...files]).toEqual(expect.arrayContaining(['names-service.yaml', 'sidecar-example.yaml']));
+  });
+
+  it.each(MANIFESTS.map((m) => [`${m.where} ${m.object.kind} ${m.object.metadata.name}`, m] as const))(
+    '%s is valid against the Kubernetes schemas',
+    async (_where, { object }) => {
+      expect(object.apiVersion, 'apiVersion').toEqual(expect.any(String));
+      expect(object.kind, 'kind').toEqual(expect.any(String));
+      expect(await schemaErrors(object)).toEqual([]);
+      expect(unknownFieldsOf(object)).toEqual([]);
+    },
+  );
+
+  it('a schema error fails the check', async () => {
+    const broken = structuredClone(namesDeployment()) as unknown as KubeObject & {
+      spec: Record<string, unknown>;
+    };
+    broken.spec.replicas = 'two';
+    const errors = await schemaErrors(broken);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/spec\/replicas must be integer/);
+  });
+
+  it('an unknown field fails the check', () => {
+    const broken = structuredClone(namesDeployment());
+    const container = podOf(broken).containers[0] as IContainer & Record<string, unknown>;
+    container.readinesProbe = container.readinessProbe;
+    expect(unknownFieldsOf(broken as KubeObject)).toEqual([
+      'Deployment.spec.template.spec.containers[0].readinesProbe',
+    ]);
+  });
+});
+
+describe('container policy', () => {
+  it("the sidecar example's nstats container keeps it (NET_RAW and privilege escalation allowed)", () => {
+    const deployment = sidecarDeployment();
+    const nstats = containerOf(deployment, 'nstats');
+    expect(nstats.image).toMatch(/^nstats:/);
+    expect(nstats.args).toEqual(['run']);
+    expect(policyViolations(podOf(deployment), nstats, SIDECAR)).toEqual([]);
+  });
+
+  it('the sidecar may escalate only because the image gives iftop a file capability', () => {
+    expect(DOCKERFILE).toMatch(/setcap cap_net_raw\+ep \/usr\/sbin\/iftop/);
+    expect(containerOf(sidecarDeployment(), 'nstats').securityContext?.allowPrivilegeEscalation).toBe(true);
+  });
+
+  it('the sidecar has a liveness probe and no readiness probe', () => {
+    // A sidecar's readiness is the whole pod's: an unready sidecar takes the pod out of its Services.
+    const nstats = containerOf(sidecarDeployment(), 'nstats');
+    expect(nstats.livenessProbe?.httpGet?.path).toBe('/livez');
+    expect(nstats.readinessProbe).toBeUndefined();
+  });
+
+  it('the sidecar pod mounts no service account token (the names service does the watching)', () => {
+    expect(podOf(sidecarDeployment()).automountServiceAccountToken).toBe(false);
+  });
+
+  it("the names service's containers keep it with nothing added", () => {
+    const deployment = namesDeployment();
+    const pod = podOf(deployment);
+    expect(pod.containers.length).toBeGreaterThan(0);
+    for (const container of [...pod.containers, ...(pod.initContainers ?? [])])
+      expect(policyViolations(pod, container, NAMES), container.name).toEqual([]);
+    expect(pod.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+  });
+
+  it('catches a container that breaks it', () => {
+    const deployment = structuredClone(namesDeployment());
+    const pod = podOf(deployment);
+    const container = pod.containers[0]!;
+    container.securityContext = {
+      ...container.securityContext,
+      readOnlyRootFilesystem: false,
+      allowPrivilegeEscalation: true,
+      capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SYS_ADMIN'] },
+    };
+    delete container.livenessProbe;
+    expect(policyViolations(pod, container, SIDECAR)).toEqual([
+      'readOnlyRootFilesystem is not true',
+      'capabilities.add has SYS_ADMIN',
+      'no liveness probe',
+    ]);
+    expect(policyViolations(pod, container, NAMES)).toEqual([
+      'readOnlyRootFilesystem is not true',
+      'capabilities.add has NET_RAW, SYS_ADMIN',
+      'allowPrivilegeEscalation is not false',
+      'no liveness probe',
+    ]);
+  });
+});
+
+describe('names service', () => {
+  it('runs `nstats names` from the sidecar image, ready once listed, alive while serving', () => {
+    const names = containerOf(namesDeployment(), 'nstats-names');
+    expect(names.image).toBe(containerOf(sidecarDeployment(), 'nstats').image);
+    expect(names.args).toEqual(['names']);
+    const http = names.ports?.find((p) => p.name === 'http');
+    expect(http?.containerPort).toBe(9478);
+    expect(envOf(names, 'NSTATS_NAMES_PORT')).toBe(String(http?.containerPort));
+    expect(names.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'http' });
+    expect(names.livenessProbe?.httpGet).toMatchObject({ path: '/livez', port: 'http' });
+  });
+
+  it('runs two spread replicas, one of which may be disrupted at a time', () => {
+    const deployment = namesDeployment();
+    expect(deployment.spec?.replicas).toBeGreaterThanOrEqual(2);
+    const pod = podOf(deployment);
+    const spread =
+      (pod.topologySpreadConstraints ?? []).length > 0 ||
+      pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution !== undefined;
+    expect(spread, 'topologySpreadConstraints or podAntiAffinity').toBe(true);
+    const pdb = find<IPodDisruptionBudget>('PodDisruptionBudget', 'nstats-names');
+    expect(pdb.spec?.selector?.matchLabels).toEqual(deployment.spec?.selector.matchLabels);
+  });
+
+  it('may list and watch pods, Services and nodes in the core group, and nothing else', () => {
+    const role = find<IClusterRole>('ClusterRole', 'nstats-names');
+    const grants = (role.rules ?? []).flatMap((rule) => {
+      expect(rule.nonResourceURLs, 'nonResourceURLs').toBeUndefined();
+      expect(rule.resourceNames, 'resourceNames').toBeUndefined();
+      return (rule.apiGroups ?? []).flatMap((group) =>
+        (rule.resources ?? []).flatMap((resource) =>
+          rule.verbs.map((verb) => `${group}/${resource}:${verb}`),
+        ),
+      );
+    });
+    const expected = ['pods', 'services', 'nodes'].flatMap((r) =>
+      ['get', 'list', 'watch'].map((v) => `/${r}:${v}`),
+    );
+    expect(new Set(grants)).toEqual(new Set(expected));
+  });
+
+  it("binds the role to the service account its pods run as, which mounts the account's token", () => {
+    const deployment = namesDeployment();
+    const pod = podOf(deployment);
+    const binding = find<IClusterRoleBinding>('ClusterRoleBinding', 'nstats-names');
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: 'nstats-names',
+    });
+    expect(binding.subjects).toEqual([
+      { kind: 'ServiceAccount', name: pod.serviceAccountName, namespace: deployment.metadata?.namespace },
+    ]);
+    find<KubeObject>('ServiceAccount', pod.serviceAccountName ?? '');
+    expect(pod.automountServiceAccountToken).toBe(true);
+  });
+
+  it("is what the sidecar's NSTATS_NAMES_URL points at: the Service's name, namespace and port", () => {
+    const deployment = namesDeployment();
+    const service = find<IService>('Service', 'nstats-names');
+    expect(service.metadata?.namespace).toBe('monitoring');
+    expect(deployment.metadata?.namespace).toBe(service.metadata?.namespace);
+    // The Service selects the Deployment's pods and forwards to their http port.
+    const selector = service.spec?.selector;
+    expect(selector, 'the Service has a selector').toBeDefined();
+    expect(deployment.spec?.template.metadata?.labels).toMatchObject(selector!);
+    const url = new URL(envOf(containerOf(sidecarDeployment(), 'nstats'), 'NSTATS_NAMES_URL') ?? '');
+    expect(url.protocol).toBe('http:');
+    expect(url.hostname).toBe(`${service.metadata?.name}.${service.metadata?.namespace}`);
+    const port = service.spec?.ports?.find((p) => p.port === Number(url.port));
+    expect(port, `a Service port ${url.port}`).toBeDefined();
+    const names = containerOf(deployment, 'nstats-names');
+    const target = names.ports?.find(
+      (p) => p.name === port?.targetPort || p.containerPort === port?.targetPort,
+    );
+    expect(target?.containerPort).toBe(Number(envOf(names, 'NSTATS_NAMES_PORT')));
+  });
+});
