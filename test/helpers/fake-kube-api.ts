@@ -370,8 +370,9 @@ export class FakeKubeApi {
 
   /**
    * With true, open watches and watches opened from now on get nothing more (their 200 and headers
-   * are sent): events are held per watch and sent in order by silence(false); bookmarks asked for
-   * meanwhile are dropped, and what a watch held is lost if it closes first. Lists are not affected.
+   * are sent), as over a dead connection: events are held per watch and sent in order by
+   * silence(false), a watch's `timeoutSeconds` end waits too; bookmarks asked for meanwhile are
+   * dropped, and what a watch held is lost if it closes first. Lists are not affected.
    */
   silence(on: boolean): void {
     this.silenced = on;
@@ -657,10 +658,16 @@ export class FakeKubeApi {
     }
     const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 0);
     if (timeoutSeconds > 0) {
-      w.timer = setTimeout(() => {
+      // A silenced watch stands for a dead connection: not even its end comes through.
+      const end = (): void => {
+        if (this.silenced) {
+          w.timer = setTimeout(end, 100);
+          return;
+        }
         this.detach(w);
         res.end();
-      }, timeoutSeconds * 1000);
+      };
+      w.timer = setTimeout(end, timeoutSeconds * 1000);
     }
     this.watchers.add(w);
     res.on('close', () => this.detach(w));
