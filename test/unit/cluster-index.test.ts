@@ -7,6 +7,7 @@ import {
   type ServiceObject,
 } from '../../src/kube/cluster-index.js';
 import { workloadOf } from '../../src/kube/workload.js';
+import { schemaErrors, unknownFieldsOf } from '../helpers/kube-schema.js';
 
 // API objects as a kube-apiserver returns them: see test/fixtures/kube/README.md.
 function fixture<T>(name: string): Record<string, T> {
@@ -24,6 +25,28 @@ function index(graceMs = 60_000) {
   const idx = new ClusterIndex(graceMs, () => t);
   return { idx, advance: (ms: number) => (t += ms) };
 }
+
+describe('the fixtures', () => {
+  it('are valid API objects: the OpenAPI schema passes and no field is unknown to the API', async () => {
+    const all = [
+      ...Object.entries(pods).map(
+        ([k, o]) => [`pods.${k}`, { apiVersion: 'v1', kind: 'Pod', ...o }] as const,
+      ),
+      ...Object.entries(services).map(
+        ([k, o]) => [`services.${k}`, { apiVersion: 'v1', kind: 'Service', ...o }] as const,
+      ),
+      ...Object.entries(nodes).map(
+        ([k, o]) => [`nodes.${k}`, { apiVersion: 'v1', kind: 'Node', ...o }] as const,
+      ),
+    ];
+    const problems: string[] = [];
+    for (const [name, o] of all) {
+      for (const e of [...(await schemaErrors(o)), ...unknownFieldsOf(o)]) problems.push(`${name}: ${e}`);
+    }
+    expect(problems).toEqual([]);
+    expect(all).toHaveLength(16);
+  });
+});
 
 describe('workloadOf', () => {
   it('names a pod by its Deployment, StatefulSet, DaemonSet, CronJob, Job, or itself', () => {
