@@ -137,6 +137,44 @@ async function checkInflux(config: Config): Promise<CheckResult> {
   }
 }
 
+/** The names service (NSTATS_NAMES_URL) answers and is ready, or the in-process watch can list. */
+async function checkNames(config: Config): Promise<CheckResult | undefined> {
+  const { url, inProcess, timeoutMs } = config.names;
+  if (url) {
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(timeoutMs) });
+      const body = (await res.text()).trim();
+      if (res.status === 200) return { name: 'names', ok: true, detail: `${url} is ready` };
+      return {
+        name: 'names',
+        ok: false,
+        detail: `${url}/readyz: HTTP ${res.status} ${body.slice(0, 200)}`,
+        fix: "wait for its first list, or see the names service's log (kubectl logs deploy/nstats-names)",
+      };
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      return {
+        name: 'names',
+        ok: false,
+        detail: `${url}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`,
+        fix: 'check NSTATS_NAMES_URL and that k8s/names-service.yaml is applied; peers are named by DNS meanwhile',
+      };
+    }
+  }
+  if (!inProcess) return undefined;
+  try {
+    const { loadKubeConfig, probeCluster } = await import('../kube/cluster-names.js');
+    return { name: 'kubernetes', ok: true, detail: await probeCluster(loadKubeConfig(), timeoutMs) };
+  } catch (err) {
+    return {
+      name: 'kubernetes',
+      ok: false,
+      detail: (err as Error).message,
+      fix: "give the ServiceAccount get/list/watch on pods, services and nodes (the names service's ClusterRole), or use NSTATS_NAMES_URL",
+    };
+  }
+}
+
 /** Runs every check (config already validated); one result per check. */
 export async function runChecks(config: Config): Promise<CheckResult[]> {
   const results: CheckResult[] = [{ name: 'config', ok: true, detail: 'all settings valid' }];
@@ -151,6 +189,8 @@ export async function runChecks(config: Config): Promise<CheckResult[]> {
   if (iface && iftop.ok) results.push(await checkCapture(config, iface));
   else if (iface)
     results.push({ name: 'capture', ok: false, detail: 'skipped: iftop is missing', fix: iftop.fix ?? '' });
+  const names = await checkNames(config);
+  if (names) results.push(names);
   results.push(await checkDns(config));
   results.push(await checkInflux(config));
   results.push(await checkSpool(config));

@@ -8,6 +8,7 @@ import { Daemon } from '../pipeline/daemon.js';
 import { observe, type Observed } from '../pipeline/observe.js';
 import { cronScheduler } from '../schedule/scheduler.js';
 import { safeTagValue } from '../record/tag-value.js';
+import { KubeResolver } from '../enrich/kube-resolver.js';
 import { NamesServer } from '../names/names-server.js';
 import {
   buildDnsResolver,
@@ -96,7 +97,11 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
       .filter(([k, v]) => k !== 'host' && k !== 'address' && typeof v === 'string' && v !== '')
       .map(([k, v]) => [k, safeTagValue(String(v), 'unknown')]),
   );
-  const health = new HealthServer(metrics, prometheus ? [prometheus] : []);
+  const pages = [
+    ...(prometheus ? [prometheus] : []),
+    ...(resolvers?.resolvers.filter((r) => r instanceof KubeResolver) ?? []),
+  ];
+  const health = new HealthServer(metrics, pages);
   if (config.health.port > 0) {
     await health.start(config.health).catch((err: NodeJS.ErrnoException) => {
       throw new Error(
@@ -141,6 +146,8 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   try {
     await daemon.run();
   } finally {
+    // Ends lookups in flight and the in-process watch, which would keep the process alive.
+    resolvers?.close();
     await health.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

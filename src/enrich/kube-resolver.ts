@@ -1,3 +1,4 @@
+import type { Family, MetricsPage } from '../health/exposition.js';
 import type { ClusterNames } from '../kube/cluster-names.js';
 import { peerInfoOf } from '../kube/peer-info.js';
 import type { PeerInfo, Resolver } from './resolver.js';
@@ -5,9 +6,9 @@ import type { PeerInfo, Resolver } from './resolver.js';
 /**
  * Peers named by the cluster, from a watch in this process (NSTATS_KUBERNETES): look-ups are
  * answered from memory at once. Until every resource has been listed once, it answers nothing
- * (counted as errors) and the next resolver names the peers.
+ * (counted as errors) and the next resolver names the peers. Its watch's counters go on `/metrics`.
  */
-export class KubeResolver implements Resolver {
+export class KubeResolver implements Resolver, MetricsPage {
   readonly name = 'kubernetes';
 
   constructor(
@@ -24,5 +25,10 @@ export class KubeResolver implements Resolver {
 
   close(): void {
     this.cluster.stop();
+  }
+
+  /** The watch's counters (`nstats_kube_*`), on the health port's `/metrics`. */
+  families(): Family[] {
+    return this.cluster.families();
   }
 }

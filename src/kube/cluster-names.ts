@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Family } from '../health/exposition.js';
 import type { Logger } from '../log/logger.js';
 import { ClusterIndex, type EventType, type Identity } from './cluster-index.js';
-import { ListWatch, RESOURCES, RESTART_REASONS, type Resource } from './list-watch.js';
+import { describe, ListWatch, RESOURCES, RESTART_REASONS, type Resource } from './list-watch.js';
 
 /** Where the in-cluster ServiceAccount token is mounted. */
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -28,6 +28,31 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig
   kc.loadFromDefault();
   if (!kc.getCurrentCluster()) throw new Error('the kubeconfig has no current cluster (current-context)');
   return kc;
+}
+
+/**
+ * One item of each resource listed, as the watch would: says which server answered, or throws with
+ * the reason (no access: the status and the server's message).
+ */
+export async function probeCluster(kc: KubeConfig, timeoutMs: number): Promise<string> {
+  const api = kc.makeApiClient(CoreV1Api);
+  const server = kc.getCurrentCluster()?.server ?? '?';
+  const timeout = new Promise<never>((_, reject) =>
+    setTimeout(() => reject(new Error(`${server}: no answer in ${timeoutMs} ms`)), timeoutMs).unref(),
+  );
+  try {
+    await Promise.race([
+      Promise.all([
+        api.listPodForAllNamespaces({ limit: 1 }),
+        api.listServiceForAllNamespaces({ limit: 1 }),
+        api.listNode({ limit: 1 }),
+      ]),
+      timeout,
+    ]);
+  } catch (err) {
+    throw new Error(`${server}: cannot list pods, services and nodes: ${describe(err)}`, { cause: err });
+  }
+  return `${server} lists pods, services and nodes`;
 }
 
 export interface ClusterNamesOptions {

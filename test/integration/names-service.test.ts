@@ -1,5 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +12,7 @@ import {
   writeKubeconfig,
   type FakeKubeApi,
 } from '../helpers/fake-kube-api.js';
-import { cliEnv, nodeFlags, NSTATS } from '../helpers/nstats.js';
+import { cliEnv, nodeFlags, nstats, NSTATS } from '../helpers/nstats.js';
 import { freePort } from '../helpers/servers.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -334,5 +335,124 @@ describe('nstats names against a stand-in Kubernetes API', () => {
       10_000,
       () => 'after silence',
     );
+  });
+
+  it('nstats check: PASS names for a ready service, FAIL with the fix for one that is down', async () => {
+    const a = await api();
+    const n = await startNames(a);
+    await waitFor(
+      () => n.ready(),
+      10_000,
+      () => n.log(),
+    );
+    const base = { NSTATS_IFTOP_PATH: '/nonexistent/iftop', NSTATS_INTERFACE: 'lo', NSTATS_DNS: 'false' };
+    const up = await nstats(['check'], { ...base, NSTATS_NAMES_URL: n.url });
+    expect(String(up.stdout)).toMatch(new RegExp(`^PASS names: ${n.url} is ready$`, 'm'));
+    const down = await nstats(['check'], {
+      ...base,
+      NSTATS_NAMES_URL: `http://127.0.0.1:${await freePort()}`,
+    });
+    expect(String(down.stdout)).toMatch(
+      /^FAIL names: http:\/\/127\.0\.0\.1:\d+: fetch failed \(ECONNREFUSED\)\. Fix: check NSTATS_NAMES_URL/m,
+    );
+    const kubeconfig = writeKubeconfig(dir, a.url, { fileName: 'kubeconfig-check' });
+    const inProcess = await nstats(['check'], {
+      ...base,
+      NSTATS_KUBERNETES: 'true',
+      KUBECONFIG: kubeconfig,
+      HOME: dir,
+    });
+    expect(String(inProcess.stdout)).toMatch(
+      new RegExp(`^PASS kubernetes: ${a.url} lists pods, services and nodes$`, 'm'),
+    );
+    a.failNext(
+      3,
+      403,
+      'pods is forbidden: User "system:serviceaccount:shop:default" cannot list resource "pods"',
+    );
+    const forbidden = await nstats(['check'], {
+      ...base,
+      NSTATS_KUBERNETES: 'true',
+      KUBECONFIG: kubeconfig,
+      HOME: dir,
+    });
+    expect(String(forbidden.stdout)).toMatch(
+      /^FAIL kubernetes: .*HTTP 403.*Fix: give the ServiceAccount get\/list\/watch/m,
+    );
+  });
+
+  it('NSTATS_KUBERNETES=true: `nstats run` names peers from its own watch, and its /metrics has the watch', async () => {
+    const a = await api();
+    a.add(
+      'pods',
+      pod({
+        namespace: 'shop',
+        owner: { kind: 'Deployment', name: 'web' },
+        ips: ['198.18.225.1', 'fd00:18:225::1'],
+      }),
+    );
+    a.add(
+      'pods',
+      pod({
+        namespace: 'shop',
+        owner: { kind: 'StatefulSet', name: 'db' },
+        ips: ['198.18.225.2', 'fd00:18:225::2'],
+      }),
+    );
+    // A stand-in iftop printing a real capture between 198.18.225.1 and .2 (and their IPv6).
+    const fixture = fileURLToPath(new URL('../fixtures/iftop/ports.txt', import.meta.url));
+    const iftop = join(dir, 'iftop-ports');
+    await writeFile(iftop, `#!/bin/sh\ncat '${fixture}'\n`);
+    await chmod(iftop, 0o755);
+    const port = await freePort();
+    const run = execa(process.execPath, [...nodeFlags(), NSTATS, 'run', '--max-cycles', '3'], {
+      reject: false,
+      extendEnv: false,
+      stdin: 'ignore',
+      env: cliEnv({
+        NSTATS_INTERFACE: 'lo',
+        NSTATS_IFTOP_PATH: iftop,
+        NSTATS_SCHEDULE: '* * * * * *',
+        NSTATS_DNS: 'false',
+        NSTATS_KUBERNETES: 'true',
+        KUBECONFIG: writeKubeconfig(dir, a.url, { fileName: 'kubeconfig-run' }),
+        HOME: dir,
+        POD_IP: '198.18.225.1',
+        NSTATS_HEALTH_PORT: String(port),
+        NSTATS_HEALTH_HOST: '127.0.0.1',
+      }),
+    });
+    let metrics = '';
+    await waitFor(
+      async () => {
+        try {
+          metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+          return /nstats_kube_lists_total\{resource="pods",result="ok"\} 1/.test(metrics);
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+      () => metrics,
+    );
+    const r = await run;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    const lines = String(r.stdout)
+      .split('\n')
+      .filter((l) => l.startsWith('nstat,'));
+    // The last cycle's flow to db's IPv4 address: both sides named by workload, with their tags.
+    const flow = lines.filter((l) => l.includes('receiverIp=198.18.225.2,')).at(-1) ?? '';
+    for (const tag of [
+      'receiver=db',
+      'receiverKind=pod',
+      'receiverNamespace=shop',
+      'receiverWorkload=db',
+      'sender=web',
+      'senderKind=pod',
+      'senderWorkload=web',
+      'workload=web',
+    ])
+      expect(flow.split(' ')[0]!.split(','), String(r.stdout)).toContain(tag);
+    expect(lines.filter((l) => l.includes('receiverIp=fd00:18:225::2,')).at(-1)).toContain('receiver=db,');
   });
 });
