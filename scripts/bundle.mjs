@@ -86,4 +86,6 @@ for (const out of result.outputFiles) {
     writeFileSync(out.path, out.text);
   }
 }
-console.log(`dist/chunks: ${result.outputFiles.length - 1} files, loaded only by the commands that need them`);
+console.log(
+  `dist/chunks: ${result.outputFiles.length - 1} files, loaded only by the commands that need them`,
+);
