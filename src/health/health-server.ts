@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { close, listen } from '../util/http-server.js';
 import { exposition, type MetricsPage } from './exposition.js';
 import type { SelfMetrics } from './self-metrics.js';
 
@@ -39,15 +39,9 @@ export class HealthServer {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: /livez, /readyz, /metrics\n');
       }
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const bound = await listen(server, options.port, options.host);
     this.server = server;
-    return (server.address() as AddressInfo).port;
+    return bound;
   }
 
   private render(): string {
@@ -59,7 +53,6 @@ export class HealthServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await close(server);
   }
 }

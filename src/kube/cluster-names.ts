@@ -3,9 +3,15 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Family } from '../health/exposition.js';
-import type { Logger } from '../log/logger.js';
 import { ClusterIndex, type EventType, type Identity } from './cluster-index.js';
-import { describe, ListWatch, RESOURCES, RESTART_REASONS, type Resource } from './list-watch.js';
+import {
+  describe,
+  ListWatch,
+  RESOURCES,
+  RESTART_REASONS,
+  type ListWatchOptions,
+  type Resource,
+} from './list-watch.js';
 
 /** Where the in-cluster ServiceAccount token is mounted. */
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -55,15 +61,10 @@ export async function probeCluster(kc: KubeConfig, timeoutMs: number): Promise<s
   return `${server} lists pods, services and nodes`;
 }
 
-export interface ClusterNamesOptions {
+/** The ListWatch options shared by the three resources, and the index's grace period. */
+export interface ClusterNamesOptions extends Omit<ListWatchOptions, 'resource' | 'onList' | 'onEvent'> {
   /** How long a pod that is gone stays named (ms). */
   readonly graceMs: number;
-  readonly pageSize: number;
-  readonly watchTimeoutSeconds: number;
-  readonly silenceMs: number;
-  readonly retryMinMs: number;
-  readonly retryMaxMs: number;
-  readonly log: Logger;
 }
 
 /**

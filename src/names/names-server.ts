@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { close, listen } from '../util/http-server.js';
 import { exposition, type Family } from '../health/exposition.js';
 import type { Identity } from '../kube/cluster-index.js';
 import { LOOKUP_PATH, MAX_BODY_BYTES, parseLookupRequest } from './protocol.js';
@@ -26,23 +26,16 @@ export class NamesServer {
 
   async start(port: number, host: string): Promise<number> {
     const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const bound = await listen(server, port, host);
     this.server = server;
-    return (server.address() as AddressInfo).port;
+    return bound;
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await close(server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
