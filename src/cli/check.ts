@@ -9,6 +9,7 @@ import { createLogger } from '../log/logger.js';
 import { InfluxSink } from '../sink/influx-sink.js';
 import { DiskSpool, MemorySpool } from '../sink/spool.js';
 import { resolveInterface } from './build.js';
+import { errorText } from '../util/error-text.js';
 
 /** One line of `nstats check`. */
 export interface CheckResult {
@@ -152,11 +153,10 @@ async function checkNames(config: Config): Promise<CheckResult | undefined> {
         fix: "wait for its first list, or see the names service's log (kubectl logs deploy/nstats-names)",
       };
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code;
       return {
         name: 'names',
         ok: false,
-        detail: `${url}: ${(err as Error).message}${cause ? ` (${cause})` : ''}`,
+        detail: `${url}: ${errorText(err)}`,
         fix: 'check NSTATS_NAMES_URL and that k8s/names-service.yaml is applied; peers are named by DNS meanwhile',
       };
     }

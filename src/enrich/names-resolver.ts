@@ -6,6 +6,7 @@ import type { Logger } from '../log/logger.js';
 import { LOOKUP_PATH, MAX_ADDRESSES, parseLookupResponse } from '../names/protocol.js';
 import { HttpTransport } from '../sink/http-transport.js';
 import type { PeerInfo, Resolver } from './resolver.js';
+import { errorText } from '../util/error-text.js';
 
 export interface NamesResolverOptions {
   /** The names service's base URL. */
@@ -117,9 +118,5 @@ function reason(err: unknown): string {
     const json = err.json as { error?: unknown } | undefined;
     return `HTTP ${err.statusCode}${typeof json?.error === 'string' ? `: ${json.error}` : ''}`;
   }
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
+  return errorText(err);
 }

@@ -2,6 +2,7 @@ import { ApiException, CoreV1Api, Watch, type KubeConfig } from '@kubernetes/cli
 import type { Logger } from '../log/logger.js';
 import { backoff } from '../util/backoff.js';
 import type { EventType, Relist, Resource } from './cluster-index.js';
+import { errorText } from '../util/error-text.js';
 
 export type { Resource } from './cluster-index.js';
 
@@ -247,9 +248,5 @@ export function describe(err: unknown): string {
     const text = typeof body === 'string' ? body : typeof body?.message === 'string' ? body.message : '';
     return `HTTP ${err.code}${text ? `: ${text.slice(0, 300)}` : ''}`;
   }
-  if (err instanceof Error) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return cause?.code ? `${err.message} (${cause.code})` : err.message;
-  }
-  return String(err);
+  return errorText(err);
 }
