@@ -19,6 +19,8 @@ import {
   startClusterNames,
 } from './build.js';
 import { formatJson, formatLines, formatTable } from './format.js';
+import { formatLine, SetupError } from '../setup/report.js';
+import { runSetup } from '../setup/setup.js';
 
 /**
  * `nstats once`: one sampled window, through the same path as `run` (source, resolvers,
@@ -187,4 +189,21 @@ export async function namesCommand(config: Config): Promise<number> {
   cluster.stop();
   await server.stop();
   return 0;
+}
+
+/**
+ * `nstats setup`: retention and the 1 h roll-up on InfluxDB. One line per object on stdout as it
+ * is done; a failure on stderr (`nstats: setup: <object>: ...`) with exit code 1, after the lines
+ * of what was done before it. Statements are logged (JSON, stderr) at debug level.
+ */
+export async function setupCommand(config: Config): Promise<number> {
+  const log = createLogger(config.logLevel).child({ component: 'setup' });
+  try {
+    await runSetup(config, (line) => process.stdout.write(`${formatLine(line)}\n`), log);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof SetupError)) throw err;
+    process.stderr.write(`nstats: ${err.message}\n`);
+    return 1;
+  }
 }

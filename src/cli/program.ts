@@ -6,7 +6,7 @@ import { loadConfig, loadDotenvFile } from '../config/load.js';
 import { SETTINGS, settingDefault, type SettingName } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
 import { formatCheck, runChecks } from './check.js';
-import { namesCommand, onceCommand, runCommand } from './commands.js';
+import { namesCommand, onceCommand, runCommand, setupCommand } from './commands.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -114,6 +114,14 @@ export function program(setExit: (code: number) => void): Command {
       const results = await runChecks(c);
       for (const r of results) process.stdout.write(`${formatCheck(r)}\n`);
       setExit(results.every((r) => r.ok) ? EXIT.ok : EXIT.failure);
+    });
+  cmd
+    .command('setup')
+    .description(
+      'Create or fix retention and the 1 h roll-up on InfluxDB (policies or buckets, continuous queries or a task, a backfill); one line per object. Safe to run again.',
+    )
+    .action(async () => {
+      setExit(await setupCommand(config({})));
     });
   return cmd;
 }

@@ -38,6 +38,18 @@ export interface InfluxConfig {
   readonly retryMaxMs: number;
 }
 
+/** What `nstats setup` makes: how long raw points and their 1 h roll-up are kept, and where. */
+export interface RetentionConfig {
+  /** Retention of the raw points in seconds; 0: for ever. */
+  readonly rawSeconds: number;
+  /** Retention of the 1 h roll-up in seconds; 0: for ever. */
+  readonly longSeconds: number;
+  /** v1: the retention policy of the roll-up. */
+  readonly longRetentionPolicy: string;
+  /** v2: the bucket of the roll-up; undefined without NSTATS_INFLUX_BUCKET. */
+  readonly longBucket?: string;
+}
+
 export interface DnsConfig {
   readonly enabled: boolean;
   /** Undefined: the system's resolvers. */
@@ -94,6 +106,8 @@ export interface Config {
   /** Where points go, in this order (NSTATS_SINKS). */
   readonly sinks: readonly SinkKind[];
   readonly prometheus: PrometheusConfig;
+  /** `nstats setup`'s retention policies or buckets. */
+  readonly retention: RetentionConfig;
   readonly dns: DnsConfig;
   readonly names: KubeNamesConfig;
   readonly kube: KubeWatchConfig;

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { config as dotenv } from 'dotenv';
 import type { Config } from './config.js';
 import { ConfigError, type ConfigProblem } from './errors.js';
+import { parseRetention } from '../setup/duration.js';
 import {
   DEFAULT_SPOOL_MAX_MB,
   SETTINGS,
@@ -141,6 +142,14 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       maxSeries: s.NSTATS_PROMETHEUS_MAX_SERIES,
       staleMs: s.NSTATS_PROMETHEUS_STALE_SECONDS * 1000,
     },
+    retention: {
+      rawSeconds: retentionSeconds(s.NSTATS_RAW_RETENTION),
+      longSeconds: retentionSeconds(s.NSTATS_LONG_RETENTION),
+      longRetentionPolicy: s.NSTATS_LONG_RETENTION_POLICY,
+      ...(s.NSTATS_LONG_BUCKET !== undefined || s.NSTATS_INFLUX_BUCKET !== undefined
+        ? { longBucket: s.NSTATS_LONG_BUCKET ?? `${s.NSTATS_INFLUX_BUCKET}_long` }
+        : {}),
+    },
     dns: {
       enabled: s.NSTATS_DNS,
       ...(s.NSTATS_DNS_SERVERS ? { servers: s.NSTATS_DNS_SERVERS } : {}),
@@ -185,6 +194,13 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
     internalMetrics: s.NSTATS_INTERNAL_METRICS,
     logLevel: s.NSTATS_LOG_LEVEL,
   };
+}
+
+/** A retention the schema has accepted, in seconds. */
+function retentionSeconds(value: string): number {
+  const seconds = parseRetention(value);
+  if (seconds === undefined) throw new Error(`config: retention ${JSON.stringify(value)} passed the schema`);
+  return seconds;
 }
 
 /** Settings earlier versions read, with what replaced them: set, they are an error, not ignored. */

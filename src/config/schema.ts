@@ -13,6 +13,7 @@ import {
   ipAddress,
   kubernetesName,
   kubernetesNamespace,
+  retention,
   schedule,
   serviceUrl,
   sinkList,
@@ -76,6 +77,10 @@ export const settingsSchema = z.object({
   NSTATS_INFLUX_TIMEOUT_MS: int(100, 600000).default(10000),
   NSTATS_INFLUX_BATCH_SIZE: int(1, 100000).default(1000),
   NSTATS_INFLUX_RETRY_MAX_MS: int(1000, 3600000).default(30000),
+  NSTATS_RAW_RETENTION: retention.default('7d'),
+  NSTATS_LONG_RETENTION: retention.default('400d'),
+  NSTATS_LONG_RETENTION_POLICY: influxName('retention policy').default('long'),
+  NSTATS_LONG_BUCKET: bucketName.optional(),
 
   NSTATS_SPOOL_DIR: text.optional(),
   NSTATS_SPOOL_MAX_MB: int(1, 1048576).optional(),
@@ -231,7 +236,8 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
   NSTATS_INFLUX_RETENTION_POLICY: {
     env: 'NSTATS_INFLUX_RETENTION_POLICY',
     default: "the database's default",
-    description: 'Retention policy (v1).',
+    description:
+      'Retention policy (v1) points are written to. `nstats setup` makes it the raw policy; unset, setup creates `raw` and makes it the default.',
   },
   NSTATS_INFLUX_USERNAME: {
     env: 'NSTATS_INFLUX_USERNAME',
@@ -251,7 +257,8 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
   },
   NSTATS_INFLUX_TIMEOUT_MS: {
     env: 'NSTATS_INFLUX_TIMEOUT_MS',
-    description: 'Timeout of one write request.',
+    description:
+      "Timeout of one write request; also of each request of `nstats setup` but the backfill's (which may take 10 minutes, or this if longer).",
   },
   NSTATS_INFLUX_BATCH_SIZE: {
     env: 'NSTATS_INFLUX_BATCH_SIZE',
@@ -261,6 +268,26 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
     env: 'NSTATS_INFLUX_RETRY_MAX_MS',
     description:
       "Longest wait between write retries: they start at 1 s and double (or follow the server's Retry-After). While writes are refused (401, 403, 404), an empty test write at this pace tells when they are accepted again.",
+  },
+  NSTATS_RAW_RETENTION: {
+    env: 'NSTATS_RAW_RETENTION',
+    description:
+      '`nstats setup`: how long raw points are kept, by the raw retention policy (v1) or NSTATS_INFLUX_BUCKET (v2). Whole s, m, h, d or w, at least 1h (`36h`, `2w`, `1d12h`), or `INF` for ever. See [docs/retention.md](docs/retention.md).',
+  },
+  NSTATS_LONG_RETENTION: {
+    env: 'NSTATS_LONG_RETENTION',
+    description:
+      '`nstats setup`: how long the 1 h roll-up is kept, by NSTATS_LONG_RETENTION_POLICY (v1) or NSTATS_LONG_BUCKET (v2); same format.',
+  },
+  NSTATS_LONG_RETENTION_POLICY: {
+    env: 'NSTATS_LONG_RETENTION_POLICY',
+    description:
+      '`nstats setup` (v1): the retention policy of the 1 h roll-up: same measurements and tags as the raw points, fields in [docs/retention.md](docs/retention.md).',
+  },
+  NSTATS_LONG_BUCKET: {
+    env: 'NSTATS_LONG_BUCKET',
+    default: 'NSTATS_INFLUX_BUCKET with `_long` appended',
+    description: '`nstats setup` (v2): the bucket of the 1 h roll-up.',
   },
   NSTATS_SPOOL_DIR: {
     env: 'NSTATS_SPOOL_DIR',

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { parseRetention, RETENTION_EXPECTED } from '../setup/duration.js';
 
 /**
  * The kinds of value a setting can hold: zod schemas from a string (as the environment gives it)
@@ -164,6 +165,13 @@ export const token = text.refine((v) => /^[\x21-\x7e]+$/.test(v), {
 /** A database or retention policy name (InfluxDB 1.x): no double quote. */
 export const influxName = (what: string) =>
   text.refine((v) => !v.includes('"'), { message: `expected a ${what} name without a double quote` });
+
+/**
+ * A retention (`nstats setup`): `7d`, `36h`, `2w`, `1d12h` (whole s, m, h, d, w; at least 1h) or
+ * `INF`. Kept as text, so the docs show the default as written; the loader reads the seconds
+ * with parseRetention.
+ */
+export const retention = text.refine((v) => parseRetention(v) !== undefined, { message: RETENTION_EXPECTED });
 
 /** A bucket name: InfluxDB 2 refuses a double quote and a leading `_`. */
 export const bucketName = text.refine((v) => !v.includes('"') && !v.startsWith('_'), {

@@ -21,6 +21,11 @@ export function v1WritePath(v2Path: string, target: V1Target): string {
   return `/write?${params.toString()}`;
 }
 
+/** The `Authorization` header of basic auth for a v1 user (InfluxDB 1.x's HTTP authentication). */
+export function basicAuthorization(username: string, password = ''): string {
+  return `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+}
+
 /**
  * Lets the client's WriteApi (its batching, retries and back-off) write to InfluxDB 1.x before 1.8:
  * write requests are sent to `/write?db=` instead of `/api/v2/write`, with basic auth when a user is
@@ -39,10 +44,8 @@ export class V1WriteTransport implements Transport {
   private rewrite(path: string, options: SendOptions): [string, SendOptions] {
     if (!path.startsWith('/api/v2/write')) return [path, options];
     const headers = { ...options.headers };
-    if (this.target.username !== undefined) {
-      const credentials = `${this.target.username}:${this.target.password ?? ''}`;
-      headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
-    }
+    if (this.target.username !== undefined)
+      headers.authorization = basicAuthorization(this.target.username, this.target.password);
     return [v1WritePath(path, this.target), { ...options, headers }];
   }
 

@@ -117,6 +117,13 @@ const CASES: Readonly<Record<SettingName, Case>> = {
   NSTATS_INFLUX_TIMEOUT_MS: { good: '5000', with: v2, bad: ints(100, 600000) },
   NSTATS_INFLUX_BATCH_SIZE: { good: '5000', with: v2, bad: ints(1, 100000) },
   NSTATS_INFLUX_RETRY_MAX_MS: { good: '60000', with: v2, bad: ints(1000, 3600000) },
+  NSTATS_RAW_RETENTION: {
+    good: '1d12h',
+    bad: ['', '7 days', '7', '30m', '1.5d', '7D', '7d,1d', '"7d"', '7d\n1d'],
+  },
+  NSTATS_LONG_RETENTION: { good: 'INF', bad: ['', '400', 'forever', '-1d', '400d 1h', 'a\nb'] },
+  NSTATS_LONG_RETENTION_POLICY: { good: 'one_year', bad: ['', 'a"b', 'a\nb'] },
+  NSTATS_LONG_BUCKET: { good: 'nstats_1h', with: v2, bad: ['', '_long', 'a"b', 'a\nb'] },
   NSTATS_SPOOL_DIR: { good: '/var/spool/nstats a,b', bad: ['', 'a\tb', 'a\nb'] },
   NSTATS_SPOOL_MAX_MB: { good: '128', bad: ints(1, 1048576) },
   NSTATS_DNS: { good: 'false', bad: bools },
