@@ -609,6 +609,15 @@ function trendsDashboard() {
       '  |> group(columns: ["namespace", "pod"])',
       '  |> aggregateWindow(every: 1h, fn: sum, createEmpty: false)',
     ].join('\n');
+  /** Bytes both ways per day from the hourly roll-ups (sums of sums), one series per `by`. */
+  const dailyBytes = (by) => ({
+    influxql: `SELECT sum("sentBytes") + sum("receivedBytes") AS "bytes" FROM "$long"."nstat" WHERE $timeFilter AND ${F.influxql} GROUP BY time(1d), "${by}" fill(none)`,
+    flux: [
+      fxFrom(LONG, F, ['sentBytes', 'receivedBytes']),
+      `  |> group(columns: ["${by}"])`,
+      '  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false)',
+    ].join('\n'),
+  });
   const week = (startQl, stopQl, startFx, stopFx, as) => ({
     influxql: `SELECT sum("sentBytes") + sum("receivedBytes") AS "${as}" FROM "$long"."nstat" WHERE time > now() - ${startQl} AND time <= now() - ${stopQl} AND ${F.influxql} GROUP BY "pod"`,
     flux: [
@@ -634,40 +643,14 @@ function trendsDashboard() {
           'Bytes each pod sent and received per day (sums of the hourly roll-ups of sentBytes + receivedBytes).',
         unit: 'bytes',
         custom: bars,
-        targets: [
-          target(
-            'A',
-            {
-              influxql: `SELECT sum("sentBytes") + sum("receivedBytes") AS "bytes" FROM "$long"."nstat" WHERE $timeFilter AND ${F.influxql} GROUP BY time(1d), "pod" fill(none)`,
-              flux: [
-                fxFrom(LONG, F, ['sentBytes', 'receivedBytes']),
-                '  |> group(columns: ["pod"])',
-                '  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false)',
-              ].join('\n'),
-            },
-            { alias: '$tag_pod' },
-          ),
-        ],
+        targets: [target('A', dailyBytes('pod'), { alias: '$tag_pod' })],
         options: { legend, tooltip: { mode: 'multi', sort: 'desc' } },
       }),
       panel('timeseries', 'Daily bytes per peer', [12, 0, 12, 9], {
         description: 'Bytes the selected pods exchanged with each peer per day.',
         unit: 'bytes',
         custom: bars,
-        targets: [
-          target(
-            'A',
-            {
-              influxql: `SELECT sum("sentBytes") + sum("receivedBytes") AS "bytes" FROM "$long"."nstat" WHERE $timeFilter AND ${F.influxql} GROUP BY time(1d), "receiver" fill(none)`,
-              flux: [
-                fxFrom(LONG, F, ['sentBytes', 'receivedBytes']),
-                '  |> group(columns: ["receiver"])',
-                '  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false)',
-              ].join('\n'),
-            },
-            { alias: '$tag_receiver' },
-          ),
-        ],
+        targets: [target('A', dailyBytes('receiver'), { alias: '$tag_receiver' })],
         options: { legend, tooltip: { mode: 'multi', sort: 'desc' } },
       }),
       panel('table', '95th-percentile rate per pod', [0, 9, 12, 9], {

@@ -121,3 +121,21 @@ export function nstatsOnTerminal(
     stdin: 'ignore',
   });
 }
+
+/** Whether a CLI process started by nstats() still runs. */
+export function running(p: ReturnType<typeof nstats>): boolean {
+  const child = p.nodeChildProcess;
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Stops a CLI process with SIGTERM and waits for it (SIGKILL after 15 s); its result. */
+export async function stop(p: ReturnType<typeof nstats> | undefined) {
+  if (!p) return undefined;
+  if (running(p)) p.kill('SIGTERM');
+  const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+  try {
+    return await p;
+  } finally {
+    clearTimeout(timer);
+  }
+}

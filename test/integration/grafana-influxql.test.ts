@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFakeKubeApi, pod, writeKubeconfig, type FakeKubeApi } from '../helpers/fake-kube-api.js';
 import { expandInfluxQL, type VariableValue } from '../helpers/grafana-influxql.js';
 import { createTestNet, type TestNet } from '../helpers/netns.js';
-import { iftopPids, nstats } from '../helpers/nstats.js';
+import { iftopPids, nstats, running, stop } from '../helpers/nstats.js';
 import {
   createInflux1Database,
   dropInflux1Database,
@@ -76,22 +76,6 @@ let influx1Url: string;
 let db: string | undefined;
 let run: ReturnType<typeof nstats> | undefined;
 const traffic: Array<Promise<unknown>> = [];
-
-function running(p: ReturnType<typeof nstats>): boolean {
-  const child = p.nodeChildProcess;
-  return child.exitCode === null && child.signalCode === null;
-}
-
-async function stop(p: ReturnType<typeof nstats> | undefined) {
-  if (!p) return undefined;
-  if (running(p)) p.kill('SIGTERM');
-  const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
-  try {
-    return await p;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function dashboard(uid: string): Promise<Dashboard> {
   return JSON.parse(await readFile(new URL(`${uid}.json`, DIR), 'utf8')) as Dashboard;

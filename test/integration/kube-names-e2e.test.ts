@@ -11,7 +11,7 @@ import {
   type FakeKubeApi,
 } from '../helpers/fake-kube-api.js';
 import { createTestNet, type TestNet } from '../helpers/netns.js';
-import { iftopPids, logEvents, nstats } from '../helpers/nstats.js';
+import { iftopPids, logEvents, nstats, running, stop } from '../helpers/nstats.js';
 import {
   createInflux1Database,
   dropInflux1Database,
@@ -68,24 +68,6 @@ let names: ReturnType<typeof nstats> | undefined;
 let run: ReturnType<typeof nstats> | undefined;
 /** Traffic under way: awaited before the net goes, also when the test failed midway. */
 const traffic: Array<Promise<unknown>> = [];
-
-/** Whether a CLI process still runs. */
-function running(p: ReturnType<typeof nstats>): boolean {
-  const child = p.nodeChildProcess;
-  return child.exitCode === null && child.signalCode === null;
-}
-
-/** Stops a CLI process with SIGTERM and waits for it (SIGKILL after 15 s); its result. */
-async function stop(p: ReturnType<typeof nstats> | undefined) {
-  if (!p) return undefined;
-  if (running(p)) p.kill('SIGTERM');
-  const timer = setTimeout(() => p.kill('SIGKILL'), 15_000);
-  try {
-    return await p;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 beforeAll(async () => {
   ({ influx1Url } = await testServers());
