@@ -22,6 +22,12 @@ export interface Identity {
   readonly node?: string;
 }
 
+/**
+ * The kubelet's annotation on a static pod's mirror in the API: the hash that is the static pod's
+ * own UID on its node (its cgroup's name), while the mirror has a UID of its own.
+ */
+export const MIRROR_ANNOTATION = 'kubernetes.io/config.mirror';
+
 /** The parts of API objects the index reads, in the API's JSON shape (dates as strings or Dates). */
 interface ObjectMeta {
   readonly name?: string;
@@ -29,6 +35,7 @@ interface ObjectMeta {
   readonly uid?: string;
   readonly creationTimestamp?: string | Date;
   readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
   readonly ownerReferences?: readonly OwnerReference[];
 }
 
@@ -112,6 +119,9 @@ const SWEEP_MS = 10_000;
  */
 export class ClusterIndex {
   private readonly pods = new Map<string, PodEntry>();
+  /** Static pods' mirrors by the hash their node knows them by (MIRROR_ANNOTATION). */
+  private readonly mirrors = new Map<string, string>();
+  private readonly mirrorOf = new Map<string, string>();
   /** Pods holding each address; nearly always one. */
   private readonly podsByAddress = new Map<string, PodEntry[]>();
   private readonly departed = new Map<string, { readonly identity: Identity; readonly until: number }>();
@@ -146,6 +156,14 @@ export class ClusterIndex {
     return this.hostNetwork.get(address);
   }
 
+  /**
+   * The pod of this UID, as the kubelet names its cgroup: the API's UID, or a static pod's hash
+   * (32 hex digits, its mirror's MIRROR_ANNOTATION). Undefined for a pod the index does not hold.
+   */
+  podByUid(uid: string): Identity | undefined {
+    return this.pods.get(uid)?.identity ?? this.pods.get(this.mirrors.get(uid) ?? '')?.identity;
+  }
+
   get counts(): IndexCounts {
     this.sweep(true);
     return {
@@ -160,9 +178,14 @@ export class ClusterIndex {
   pod(type: EventType, pod: PodObject): void {
     const uid = podKey(pod);
     const old = this.pods.get(uid);
+    const mirror = pod.metadata?.annotations?.[MIRROR_ANNOTATION];
     if (type === 'DELETED') {
       if (old) this.dropPod(uid, old, old.addresses);
-    } else {
+    } else if (mirror) {
+      this.mirrors.set(mirror, uid);
+      this.mirrorOf.set(uid, mirror);
+    }
+    if (type !== 'DELETED') {
       const entry = this.podEntry(pod);
       if (old)
         this.dropPod(
@@ -278,7 +301,12 @@ export class ClusterIndex {
 
   /** The pod gives up `addresses` (all of them when deleted: then it is forgotten). */
   private dropPod(uid: string, entry: PodEntry, addresses: readonly string[]): void {
-    if (addresses === entry.addresses) this.pods.delete(uid);
+    if (addresses === entry.addresses) {
+      this.pods.delete(uid);
+      const hash = this.mirrorOf.get(uid);
+      if (hash !== undefined && this.mirrors.get(hash) === uid) this.mirrors.delete(hash);
+      this.mirrorOf.delete(uid);
+    }
     const until = this.now() + this.graceMs;
     for (const a of addresses) {
       const holders = this.podsByAddress.get(a)?.filter((p) => p !== entry);

@@ -131,6 +131,11 @@ export class ClusterNames {
     return found;
   }
 
+  /** The pod of a UID (see ClusterIndex.podByUid); undefined for one the index does not hold. */
+  pod(uid: string): Identity | undefined {
+    return this.index.podByUid(uid);
+  }
+
   /** The `nstats_kube_*` families for `/metrics`. */
   families(): Family[] {
     const watches = [...this.watches];

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { close, listen } from '../util/http-server.js';
 import { exposition, type Family } from '../health/exposition.js';
 import type { Identity } from '../kube/cluster-index.js';
-import { LOOKUP_PATH, MAX_BODY_BYTES, parseLookupRequest } from './protocol.js';
+import { LOOKUP_PATH, MAX_BODY_BYTES, parseLookupRequest, parsePodsRequest, PODS_PATH } from './protocol.js';
 
 /** What the names server answers from: the cluster index, and whether it is ready. */
 export interface NamesSource {
@@ -10,17 +10,20 @@ export interface NamesSource {
   /** Why it is not ready, for `/readyz` and 503 answers. */
   readonly waitingFor: string;
   lookup(address: string): Identity;
+  /** The pod of a UID (the API's, or a static pod's hash); undefined when not known. */
+  pod(uid: string): Identity | undefined;
   families(): Family[];
 }
 
 /**
- * `nstats names`' HTTP server: `POST /v1/lookup` (see protocol.ts), `/livez`, `/readyz` (200 once
+ * `nstats names`' HTTP server: `POST /v1/lookup` and `POST /v1/pods` (see protocol.ts), `/livez`, `/readyz` (200 once
  * the first lists are in) and `/metrics`.
  */
 export class NamesServer {
   private server: Server | undefined;
   private readonly requests = { ok: 0, bad: 0, notReady: 0 };
   private addresses = 0;
+  private uids = 0;
 
   constructor(private readonly source: NamesSource) {}
 
@@ -40,9 +43,9 @@ export class NamesServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
-    if (path === LOOKUP_PATH) {
+    if (path === LOOKUP_PATH || path === PODS_PATH) {
       if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST' }).end();
-      return this.lookup(req, res);
+      return this.lookup(req, res, path === PODS_PATH);
     }
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return void res.writeHead(405, { allow: 'GET, HEAD' }).end();
@@ -57,10 +60,10 @@ export class NamesServer {
       return void res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metrics());
     res
       .writeHead(404, { 'content-type': 'text/plain' })
-      .end(`not found: ${LOOKUP_PATH}, /livez, /readyz, /metrics\n`);
+      .end(`not found: ${LOOKUP_PATH}, ${PODS_PATH}, /livez, /readyz, /metrics\n`);
   }
 
-  private async lookup(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async lookup(req: IncomingMessage, res: ServerResponse, byUid: boolean): Promise<void> {
     let body: string;
     try {
       body = await readBody(req, MAX_BODY_BYTES);
@@ -70,7 +73,7 @@ export class NamesServer {
     }
     let addresses: string[];
     try {
-      addresses = parseLookupRequest(body);
+      addresses = byUid ? parsePodsRequest(body) : parseLookupRequest(body);
     } catch (err) {
       this.requests.bad++;
       return json(res, 400, { error: (err as Error).message });
@@ -79,9 +82,15 @@ export class NamesServer {
       this.requests.notReady++;
       return json(res, 503, { error: `not ready: ${this.source.waitingFor}` });
     }
+    this.requests.ok++;
+    if (byUid) {
+      const pods: Record<string, Identity | null> = {};
+      for (const uid of addresses) pods[uid] = this.source.pod(uid) ?? null;
+      this.uids += addresses.length;
+      return json(res, 200, { pods });
+    }
     const identities: Record<string, Identity> = {};
     for (const a of addresses) identities[a] = this.source.lookup(a);
-    this.requests.ok++;
     this.addresses += addresses.length;
     json(res, 200, { identities });
   }
@@ -103,6 +112,12 @@ export class NamesServer {
         help: 'Addresses answered.',
         type: 'counter',
         samples: [{ value: this.addresses }],
+      },
+      {
+        name: 'nstats_names_pod_uids_total',
+        help: 'Pod UIDs answered (POST /v1/pods, the node agent).',
+        type: 'counter',
+        samples: [{ value: this.uids }],
       },
       {
         name: 'nstats_names_ready',

@@ -18,6 +18,50 @@ import type { Identity, PeerKind } from '../kube/cluster-index.js';
  */
 export const LOOKUP_PATH = '/v1/lookup';
 
+/**
+ * Pods by UID, for the node agent, which knows its pods by the UIDs in their cgroups:
+ *
+ *   POST /v1/pods   {"uids": ["2d0e5c1a-...", "<a static pod's 32-hex hash>"]}
+ *   200 {"pods": {"2d0e5c1a-...": {"kind": "pod", "pod": "checkout-7d9f8c6b5-x2x9k",
+ *        "namespace": "shop", "workload": "checkout", "workloadKind": "Deployment", ...},
+ *        "<unknown uid>": null}}
+ *   400, 413 and 503 as for /v1/lookup.
+ */
+export const PODS_PATH = '/v1/pods';
+
+/** A pod UID as the kubelet writes it: with dashes, or a static pod's 32 hex digits. */
+const POD_UID = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})$/;
+
+/** The UIDs of a pods request; throws an Error saying what is wrong. */
+export function parsePodsRequest(body: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw new Error('expected a JSON body: {"uids": ["<pod uid>", ...]}');
+  }
+  const uids = (parsed as { uids?: unknown } | null)?.uids;
+  if (!Array.isArray(uids)) throw new Error('expected {"uids": [...]}, an array of pod UIDs');
+  if (uids.length > MAX_ADDRESSES)
+    throw new Error(`expected at most ${MAX_ADDRESSES} UIDs in one request, got ${uids.length}`);
+  for (const u of uids) {
+    if (typeof u !== 'string' || !POD_UID.test(u))
+      throw new Error(`expected pod UIDs, got ${JSON.stringify(u).slice(0, 80)}`);
+  }
+  return uids as string[];
+}
+
+/** The pods of a pods answer, checked like a look-up's; a UID the service does not know is absent. */
+export function parsePodsResponse(body: unknown): Map<string, Identity> {
+  const pods = (body as { pods?: unknown } | null | undefined)?.pods;
+  if (!pods || typeof pods !== 'object' || Array.isArray(pods))
+    throw new Error('the answer has no "pods" object');
+  const known = Object.fromEntries(
+    Object.entries(pods as Record<string, unknown>).filter(([, v]) => v !== null),
+  );
+  return parseLookupResponse({ identities: known });
+}
+
 /** Most addresses in one look-up. */
 export const MAX_ADDRESSES = 10_000;
 

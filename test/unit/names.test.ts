@@ -4,13 +4,21 @@ import { NamesResolver } from '../../src/enrich/names-resolver.js';
 import { ResolverChain, type PeerInfo, type Resolver } from '../../src/enrich/resolver.js';
 import {
   ClusterIndex,
+  MIRROR_ANNOTATION,
   type Identity,
   type PodObject,
   type ServiceObject,
 } from '../../src/kube/cluster-index.js';
 import { peerInfoOf } from '../../src/kube/peer-info.js';
 import { NamesServer, type NamesSource } from '../../src/names/names-server.js';
-import { parseLookupRequest, parseLookupResponse } from '../../src/names/protocol.js';
+import {
+  parseLookupRequest,
+  parseLookupResponse,
+  parsePodsRequest,
+  parsePodsResponse,
+  PODS_PATH,
+} from '../../src/names/protocol.js';
+import { NamesPodDirectory } from '../../src/node/pod-directory.js';
 import { memoryLog } from '../helpers/log.js';
 
 const pods = JSON.parse(
@@ -31,6 +39,7 @@ function source(ready = true): NamesSource & { index: ClusterIndex; ready: boole
     ready,
     waitingFor: 'first list of pods not in yet',
     lookup: (a: string): Identity => index.lookup(a) ?? { kind: 'external' },
+    pod: (uid: string) => index.podByUid(uid),
     families: () => [],
   };
 }
@@ -47,8 +56,12 @@ async function serve(src: NamesSource): Promise<string> {
   return `http://127.0.0.1:${port}`;
 }
 
-async function post(url: string, body: string): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${url}/v1/lookup`, {
+async function post(
+  url: string,
+  body: string,
+  path = '/v1/lookup',
+): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${url}${path}`, {
     method: 'POST',
     body,
     headers: { 'content-type': 'application/json' },
@@ -124,6 +137,62 @@ describe('NamesServer', () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('nstats_names_requests_total{result="bad"} 2');
     expect(metrics).toContain('nstats_names_requests_total{result="not_ready"} 1');
+  });
+});
+
+describe('pods by UID (POST /v1/pods, the node agent)', () => {
+  it("answers each UID with its pod, a static pod's hash with its mirror, null for one unknown", async () => {
+    const src = source();
+    const mirror: PodObject = {
+      ...pods.bare!,
+      metadata: {
+        ...pods.bare!.metadata,
+        uid: 'aaaaaaaa-0000-4000-8000-000000000001',
+        name: 'etcd-node-a',
+        namespace: 'kube-system',
+        annotations: { [MIRROR_ANNOTATION]: '0123456789abcdef0123456789abcdef' },
+      },
+    };
+    src.index.pod('ADDED', mirror);
+    const url = await serve(src);
+    const uids = [
+      '0b7e6f9a-1c1e-4a8e-9f49-3f2a1c0d9e11',
+      '0123456789abcdef0123456789abcdef',
+      'ffffffff-ffff-4fff-8fff-ffffffffffff',
+    ];
+    const r = await post(url, JSON.stringify({ uids }), PODS_PATH);
+    expect(r.status).toBe(200);
+    const body = r.json as { pods: Record<string, Identity | null> };
+    expect(body.pods[uids[0]!]).toMatchObject({
+      kind: 'pod',
+      pod: 'checkout-7d9f8c6b5-x2x9k',
+      namespace: 'shop',
+    });
+    expect(body.pods[uids[1]!]).toMatchObject({ kind: 'pod', pod: 'etcd-node-a', namespace: 'kube-system' });
+    expect(body.pods[uids[2]!]).toBeNull();
+    expect([...parsePodsResponse(body).keys()]).toEqual(uids.slice(0, 2));
+
+    const { log } = memoryLog('debug');
+    const directory = new NamesPodDirectory(url, 1000, log);
+    const named = await directory.pods(uids);
+    expect([...named.keys()]).toEqual(uids.slice(0, 2));
+    src.index.pod('DELETED', mirror);
+    expect(src.index.podByUid(uids[1]!)).toBeUndefined();
+  });
+
+  it('refuses what is not a pod UID, and says so', async () => {
+    expect(() => parsePodsRequest('{"uids":["10.0.0.1"]}')).toThrow(/expected pod UIDs/);
+    expect(() => parsePodsRequest('{"addresses":[]}')).toThrow(/expected \{"uids"/);
+    const url = await serve(source());
+    expect(await post(url, '{"uids":[1]}', PODS_PATH)).toMatchObject({ status: 400 });
+  });
+
+  it('a directory whose service is down answers nothing and warns once', async () => {
+    const { log, events } = memoryLog('debug');
+    const directory = new NamesPodDirectory('http://127.0.0.1:9', 500, log);
+    expect((await directory.pods(['0b7e6f9a-1c1e-4a8e-9f49-3f2a1c0d9e11'])).size).toBe(0);
+    expect((await directory.pods(['0b7e6f9a-1c1e-4a8e-9f49-3f2a1c0d9e11'])).size).toBe(0);
+    expect(events.filter((e) => e.level === 'warn')).toHaveLength(1);
   });
 });
 
