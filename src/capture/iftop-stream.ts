@@ -57,6 +57,11 @@ export interface IftopStreamOptions {
   readonly onExit: (error: CaptureError) => void;
   /** How iftop's stdout is made line-buffered; default lineBuffering(). */
   readonly buffering?: ReturnType<typeof lineBuffering>;
+  /**
+   * A command iftop runs under, asked at each start: the node agent's `nsenter --net=<ns> --`,
+   * which enters a pod's network namespace and execs iftop there (same PID, so signals reach it).
+   */
+  readonly wrapper?: () => readonly string[];
 }
 
 /** What a source needs of the stream (a stand-in in unit tests). */
@@ -130,7 +135,7 @@ export class IftopStream implements StreamLike {
 
   constructor(private readonly options: IftopStreamOptions) {
     const iftop = options.iftopPath ?? 'iftop';
-    this.command = [iftop, ...iftopArgs(options)].join(' ');
+    this.command = [...(options.wrapper?.() ?? []), iftop, ...iftopArgs(options)].join(' ');
   }
 
   get running(): boolean {
@@ -148,7 +153,7 @@ export class IftopStream implements StreamLike {
     this.lastRotationAt = Date.now();
     this.lastTable = '';
     const setpriv = findOnPath('setpriv');
-    const argv = [...buffering.prefix, iftop, ...args];
+    const argv = [...(this.options.wrapper?.() ?? []), ...buffering.prefix, iftop, ...args];
     const [file, rest] = setpriv
       ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', ...argv]]
       : [argv[0]!, argv.slice(1)];

@@ -1,6 +1,7 @@
 import { setLogger } from '@influxdata/influxdb-client';
 import { CaptureError } from '../capture/errors.js';
 import { defaultRouteInterface } from '../capture/default-interface.js';
+import type { InterfaceCounters } from '../capture/interface-counters.js';
 import type { Config } from '../config/config.js';
 import { DnsResolver } from '../enrich/dns-resolver.js';
 import { KubeResolver } from '../enrich/kube-resolver.js';
@@ -36,6 +37,14 @@ export async function resolveInterface(config: Config): Promise<string> {
   return found;
 }
 
+/** How a capture in another network namespace runs (the node agent's, see NodeSource). */
+export interface NetnsCapture {
+  /** The command iftop runs under: `nsenter --net=/proc/<pid>/ns/net --`. */
+  readonly wrapper: () => readonly string[];
+  /** The interface counters of that namespace. */
+  readonly readCounters: () => Promise<InterfaceCounters>;
+}
+
 /**
  * The source from config: where observations come from. A new source is one file implementing
  * Source, and one more case here.
@@ -45,9 +54,10 @@ export function buildSource(
   iface: string,
   log: Logger,
   mode: SourceMode = config.capture.mode,
+  netns?: NetnsCapture,
 ): Source {
   const { flowLimit, ports, foldPorts, iftopPath, graceMs, sampleSeconds } = config.capture;
-  const common = { interface: iface, flowLimit, ports, foldPorts, iftopPath, graceMs };
+  const common = { interface: iface, flowLimit, ports, foldPorts, iftopPath, graceMs, ...netns };
   switch (mode) {
     case 'sampled':
       return new SampledIftopSource({ ...common, sampleSeconds });

@@ -19,6 +19,9 @@ import {
   startClusterNames,
 } from './build.js';
 import { formatJson, formatLines, formatTable } from './format.js';
+import { NodeSource } from '../node/node-source.js';
+import { PodNamer } from '../node/pod-namer.js';
+import { buildPodDirectory, buildRuntimeMetadata, formatNodeListing, listNode } from './node.js';
 import { formatLine, SetupError } from '../setup/report.js';
 import { runSetup } from '../setup/setup.js';
 
@@ -78,10 +81,57 @@ export async function onceCommand(config: Config, format: 'table' | 'json' | 'li
 
 /** `nstats run`: the daemon, until SIGTERM/SIGINT (or `maxCycles`). */
 export async function runCommand(config: Config, maxCycles?: number): Promise<number> {
+  return daemonCommand(config, 'sidecar', maxCycles);
+}
+
+/** `nstats node`: the node agent (every pod network namespace of the node), as `run` runs a sidecar. */
+export async function nodeCommand(config: Config, maxCycles?: number): Promise<number> {
+  return daemonCommand(config, 'node', maxCycles);
+}
+
+/** The pods the node agent would capture, named, with the node's own namespace and its hostNetwork pods. */
+export async function nodeListCommand(config: Config, format: 'table' | 'json'): Promise<number> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const directory = await buildPodDirectory(config, log);
+  try {
+    const listing = await listNode(config, new PodNamer(buildRuntimeMetadata(config), directory));
+    process.stdout.write(
+      format === 'json' ? `${JSON.stringify(listing, null, 2)}\n` : formatNodeListing(listing),
+    );
+  } finally {
+    directory?.close();
+  }
+  return 0;
+}
+
+async function daemonCommand(config: Config, kind: 'sidecar' | 'node', maxCycles?: number): Promise<number> {
   const log = createLogger(config.logLevel);
-  const iface = await resolveInterface(config);
+  const iface =
+    kind === 'node' ? (config.capture.interface ?? 'each namespace') : await resolveInterface(config);
   const dns = buildDnsResolver(config);
   const resolvers = await buildResolvers(config, log, dns);
+  const node =
+    kind === 'node'
+      ? new NodeSource({
+          mode: config.capture.mode,
+          procRoot: config.node.procRoot,
+          nsenterPath: config.node.nsenterPath,
+          scanMs: config.node.scanMs,
+          ...(config.identity.node ? { nodeName: config.identity.node } : {}),
+          hostName: config.identity.host,
+          ...(config.capture.interface ? { hostInterface: config.capture.interface } : {}),
+          namer: new PodNamer(
+            buildRuntimeMetadata(config),
+            await buildPodDirectory(
+              config,
+              log,
+              resolvers?.resolvers.find((r) => r instanceof KubeResolver),
+            ),
+          ),
+          log: log.child({ component: 'node' }),
+          makeSource: (i, netns) => buildSource(config, i, log, config.capture.mode, netns),
+        })
+      : undefined;
   const { sink, prometheus } = buildSinks(config, log);
   // Recovers the spool first: points an earlier run left are replayed before new ones.
   await sink.open();
@@ -100,6 +150,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
       .map(([k, v]) => [k, safeTagValue(String(v), 'unknown')]),
   );
   const pages = [
+    ...(node ? [node] : []),
     ...(prometheus ? [prometheus] : []),
     ...(resolvers?.resolvers.filter((r) => r instanceof KubeResolver) ?? []),
   ];
@@ -117,7 +168,7 @@ export async function runCommand(config: Config, maxCycles?: number): Promise<nu
   }
   const daemon = new Daemon(
     {
-      source: buildSource(config, iface, log),
+      source: node ?? buildSource(config, iface, log),
       ...(resolvers ? { resolvers } : {}),
       resolveBudgetMs: config.dns.budgetMs,
       ...(dns ? { dnsStats: () => ({ ...dns.stats }) } : {}),

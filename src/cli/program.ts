@@ -6,7 +6,14 @@ import { loadConfig, loadDotenvFile } from '../config/load.js';
 import { SETTINGS, settingDefault, type SettingName } from '../config/schema.js';
 import { createLogger } from '../log/logger.js';
 import { formatCheck, runChecks } from './check.js';
-import { namesCommand, onceCommand, runCommand, setupCommand } from './commands.js';
+import {
+  namesCommand,
+  nodeCommand,
+  nodeListCommand,
+  onceCommand,
+  runCommand,
+  setupCommand,
+} from './commands.js';
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or config error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -86,6 +93,28 @@ export function program(setExit: (code: number) => void): Command {
     });
 
   cmd
+    .command('node')
+    .description(
+      "Run the node agent: capture every pod network namespace of this node and the node's own (needs hostPID, host network, NET_RAW, SYS_ADMIN, SYS_PTRACE).",
+    )
+    .option('--list', 'print the namespaces and pods it would capture, once, and exit')
+    .addOption(
+      new Option('-f, --format <format>', 'output format of --list')
+        .choices(['table', 'json'])
+        .default('table'),
+    )
+    .option(
+      '--max-cycles <n>',
+      'stop after this many cycles (default: run until SIGTERM)',
+      positiveInt('--max-cycles', 1, 1e9),
+    )
+    .action(async (opts: { list?: boolean; format: 'table' | 'json'; maxCycles?: string }) => {
+      const c = config({});
+      if (opts.list) return setExit(await nodeListCommand(c, opts.format));
+      setExit(await nodeCommand(c, opts.maxCycles === undefined ? undefined : Number(opts.maxCycles)));
+    });
+
+  cmd
     .command('names')
     .description(
       "Run the cluster's names service: watch pods, Services and nodes, answer sidecars' look-ups (NSTATS_NAMES_PORT).",
@@ -148,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.usage;
     }
     const code = err instanceof ConfigError ? EXIT.usage : EXIT.failure;
-    if (argv[0] === 'run' || argv[0] === 'names') {
+    if (argv[0] === 'run' || argv[0] === 'names' || (argv[0] === 'node' && !argv.includes('--list'))) {
       // A service's stderr is JSON events only, also when it cannot start.
       const message = (err instanceof Error ? err.message : String(err)).split(/\n\s*/).join('; ');
       createLogger('info').fatal(

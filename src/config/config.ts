@@ -96,6 +96,16 @@ export interface IdentityConfig {
   readonly node?: string;
 }
 
+/** `nstats node`: where it reads the host's processes and the runtimes' metadata. */
+export interface NodeConfig {
+  readonly procRoot: string;
+  readonly scanMs: number;
+  readonly nsenterPath: string;
+  readonly dockerConfig: string;
+  readonly containerdState: string;
+  readonly crioStorage: string;
+}
+
 export interface Config {
   readonly capture: CaptureConfig;
   readonly schedule: string;
@@ -112,6 +122,7 @@ export interface Config {
   readonly names: KubeNamesConfig;
   readonly kube: KubeWatchConfig;
   readonly identity: IdentityConfig;
+  readonly node: NodeConfig;
   /** Where points wait for InfluxDB: a directory, or memory when `dir` is unset. */
   readonly spool: { readonly dir?: string; readonly maxBytes: number };
   /** The health endpoint of `nstats run`; port 0: off. */

@@ -181,6 +181,14 @@ export function loadConfig(env: Environment, defaults: { hostname?: () => string
       ...(s.POD_NAMESPACE ? { namespace: s.POD_NAMESPACE } : {}),
       ...(s.NODE_NAME ? { node: s.NODE_NAME } : {}),
     },
+    node: {
+      procRoot: s.NSTATS_PROC_ROOT,
+      scanMs: s.NSTATS_NODE_SCAN_SECONDS * 1000,
+      nsenterPath: s.NSTATS_NSENTER_PATH,
+      dockerConfig: s.NSTATS_DOCKER_CONFIG,
+      containerdState: s.NSTATS_CONTAINERD_STATE,
+      crioStorage: s.NSTATS_CRIO_STORAGE,
+    },
     spool: {
       ...(s.NSTATS_SPOOL_DIR ? { dir: s.NSTATS_SPOOL_DIR } : {}),
       maxBytes:

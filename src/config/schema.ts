@@ -2,6 +2,7 @@ import { z } from 'zod';
 import {
   bindHost,
   bool,
+  absolutePath,
   bucketName,
   command,
   dnsServers,
@@ -109,6 +110,13 @@ export const settingsSchema = z.object({
   NSTATS_HEALTH_HOST: bindHost.default('0.0.0.0'),
   NSTATS_HEALTH_SINK_FAILING_SECONDS: int(0, 86400).default(300),
   NSTATS_INTERNAL_METRICS: bool.default(false),
+
+  NSTATS_PROC_ROOT: absolutePath.default('/proc'),
+  NSTATS_NODE_SCAN_SECONDS: int(1, 3600).default(5),
+  NSTATS_NSENTER_PATH: command.default('nsenter'),
+  NSTATS_DOCKER_CONFIG: absolutePath.default('/etc/docker/daemon.json'),
+  NSTATS_CONTAINERD_STATE: absolutePath.default('/run/containerd'),
+  NSTATS_CRIO_STORAGE: absolutePath.default('/run/containers/storage'),
 
   NSTATS_HOSTNAME: hostName.optional(),
   POD_NAME: kubernetesName.optional(),
@@ -396,6 +404,35 @@ export const SETTINGS: { readonly [K in SettingName]: DocOf<K> } = {
     env: 'NSTATS_INTERNAL_METRICS',
     description:
       "Also write nstats' own counters (the `/metrics` ones) as an `nstats_internal` point after each cycle.",
+  },
+  NSTATS_PROC_ROOT: {
+    env: 'NSTATS_PROC_ROOT',
+    description:
+      "`nstats node`: where the host's /proc is (the container's own with `hostPID: true`). Every network namespace is found through `<root>/*/ns/net`, each process's pod and container through `<root>/<pid>/cgroup`.",
+  },
+  NSTATS_NODE_SCAN_SECONDS: {
+    env: 'NSTATS_NODE_SCAN_SECONDS',
+    description:
+      '`nstats node`: how often /proc is scanned for pods that came or went, besides every tick: a new pod is captured from the next scan, a gone one has its capture ended (its last period is still written).',
+  },
+  NSTATS_NSENTER_PATH: {
+    env: 'NSTATS_NSENTER_PATH',
+    description: "`nstats node`: the `nsenter` (util-linux) that runs iftop in each pod's network namespace.",
+  },
+  NSTATS_DOCKER_CONFIG: {
+    env: 'NSTATS_DOCKER_CONFIG',
+    description:
+      "`nstats node`: Docker's daemon.json; its `data-root` (default /var/lib/docker) holds `containers/<id>/config.v2.json`, whose labels name a container's pod when the Kubernetes API cannot.",
+  },
+  NSTATS_CONTAINERD_STATE: {
+    env: 'NSTATS_CONTAINERD_STATE',
+    description:
+      "`nstats node`: containerd's state directory; `io.containerd.runtime.v2.task/k8s.io/<id>/config.json` (the OCI bundle) names a container's pod by its annotations.",
+  },
+  NSTATS_CRIO_STORAGE: {
+    env: 'NSTATS_CRIO_STORAGE',
+    description:
+      "`nstats node`: CRI-O's storage run root; `overlay-containers/<id>/userdata/config.json` names a container's pod by its annotations.",
   },
   NSTATS_HOSTNAME: {
     env: 'NSTATS_HOSTNAME',

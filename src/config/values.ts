@@ -21,6 +21,9 @@ export const text = z
   .min(1, { message: 'expected a non-empty value' })
   .refine((v) => !CONTROL.test(v), { message: 'expected one line of text, no control characters' });
 
+/** An absolute path (of a directory or a file the node agent reads). */
+export const absolutePath = text.refine((v) => v.startsWith('/'), { message: 'expected an absolute path' });
+
 /** A word: no whitespace, quotes or commas (command names, paths of binaries, tokens). */
 const word = (what: string) =>
   text.refine((v) => !/[\s"'`,]/.test(v), {

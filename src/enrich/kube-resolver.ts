@@ -12,7 +12,8 @@ export class KubeResolver implements Resolver, MetricsPage {
   readonly name = 'kubernetes';
 
   constructor(
-    private readonly cluster: ClusterNames,
+    /** The watch it answers from (the node agent names its pods from it too). */
+    readonly cluster: ClusterNames,
     private readonly podNames: boolean,
   ) {}
 

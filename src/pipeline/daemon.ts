@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import type { Sink } from '../sink/sink.js';
 import type { CycleObserver } from '../health/self-metrics.js';
 import type { Scheduler } from '../schedule/scheduler.js';
-import type { Observation } from '../source/source.js';
+import { isMultiSource, type MultiSource, type Observation, type Source } from '../source/source.js';
 import { backoff } from '../util/backoff.js';
 import { complete, type ObserveDeps } from './observe.js';
 
@@ -28,10 +28,14 @@ export interface CycleReport {
   readonly dns?: Readonly<Record<string, number>>;
   /** Continuous mode: iftop tables added into the period. */
   readonly snapshots?: number;
+  /** A multi-source (the node agent): captures that made an observation, and those that failed. */
+  readonly captures?: number;
+  readonly capturesFailed?: number;
 }
 
 /** What the daemon is built from; all made once at start-up. */
-export interface DaemonDeps extends Omit<ObserveDeps, 'identity'> {
+export interface DaemonDeps extends Omit<ObserveDeps, 'identity' | 'source'> {
+  readonly source: Source | MultiSource;
   readonly sink: Sink;
   readonly log: Logger;
   readonly makeScheduler: (job: () => Promise<void>) => Scheduler;
@@ -143,53 +147,76 @@ export class Daemon {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
     await this.startingSource;
-    const observation = await this.deps.source.collect(this.abort.signal);
-    return this.deliver(observation, t0, cpu0);
+    const source = this.deps.source;
+    const observations = isMultiSource(source)
+      ? await source.collect(this.abort.signal)
+      : [await source.collect(this.abort.signal)];
+    return this.deliver(observations, t0, cpu0);
   }
 
   /**
-   * Names, builds and writes one observation's records. They are written even when the source
-   * failed during the window (what it counted is kept); the cycle then fails, so it is counted
-   * and backed off.
+   * Names, builds and writes the observations' records, in one write. They are written even when
+   * a capture failed during the window (what it counted is kept); the cycle then fails, so it is
+   * counted and backed off. With many captures (the node agent), a failed one is logged with its
+   * pod and the cycle fails only when every capture failed.
    */
   private async deliver(
-    observation: Observation,
+    observations: readonly Observation[],
     t0 = performance.now(),
     cpu0 = process.cpuUsage(),
   ): Promise<CycleReport> {
     const { log } = this.deps;
-    for (const issue of observation.issues.slice(0, 20)) {
-      log.warn({ line: issue.line, raw: issue.raw }, `parse: line ${issue.line} skipped: ${issue.reason}`);
+    const multi = isMultiSource(this.deps.source);
+    for (const observation of observations) {
+      const who = observation.identity ? { pod: observation.identity.pod ?? observation.identity.host } : {};
+      for (const issue of observation.issues.slice(0, 20)) {
+        log.warn(
+          { ...who, line: issue.line, raw: issue.raw },
+          `parse: line ${issue.line} skipped: ${issue.reason}`,
+        );
+      }
+      if (observation.ending === 'deadline') {
+        log.info({ ...who, ending: observation.ending }, 'capture: iftop printed no table');
+      }
+      if (!observation.counters && !this.countersWarned) {
+        this.countersWarned = true;
+        log.warn(
+          { ...who, error: observation.countersError },
+          `capture: interface counters not readable, no nstat_interface points: ${observation.countersError ?? ''}`,
+        );
+      }
+      if (multi && observation.failure) {
+        log.warn(
+          { ...who, err: observation.failure },
+          `${who.pod ?? 'capture'}: ${observation.failure.message}`,
+        );
+      }
     }
-    if (observation.ending === 'deadline') {
-      log.info({ ending: observation.ending }, 'capture: iftop printed no table');
-    }
-    if (!observation.counters && !this.countersWarned) {
-      this.countersWarned = true;
-      log.warn(
-        { error: observation.countersError },
-        `capture: interface counters not readable, no nstat_interface points: ${observation.countersError ?? ''}`,
-      );
-    }
-    const observed = await complete({ ...this.deps, identity: this.config.identity }, observation);
+    const observed = await Promise.all(
+      observations.map((o) => complete({ ...this.deps, identity: o.identity ?? this.config.identity }, o)),
+    );
     const t1 = performance.now();
+    const records = observed.flatMap((o) => o.records);
     // Resolves once the records are in the spool; delivery goes on in the background.
-    await this.deps.sink.write(observed.records);
-    if (observation.failure) throw observation.failure;
+    await this.deps.sink.write(records);
+    const failed = observations.flatMap((o) => (o.failure ? [o.failure] : []));
+    if (failed.length > 0 && (!multi || failed.length === observations.length)) throw failed[0]!;
     const cpu = process.cpuUsage(cpu0);
-    const seconds = observation.end.getTime() - observation.start.getTime();
+    const first = observations[0];
+    const sum = (f: (o: Observation) => number) => observations.reduce((n, o) => n + f(o), 0);
     return {
-      flows: observation.flows.length,
-      points: observed.records.length,
-      parseIssues: observation.issues.length,
-      ending: observation.ending,
+      flows: sum((o) => o.flows.length),
+      points: records.length,
+      parseIssues: sum((o) => o.issues.length),
+      ending: first?.ending ?? this.deps.source.mode,
       durationMs: Math.round(performance.now() - t0),
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-      captureMs: Math.round(seconds),
-      parseMs: Math.round(observation.parseMs * 10) / 10,
-      nameMs: Math.round(observed.resolveMs),
+      captureMs: Math.round(Math.max(0, ...observations.map((o) => o.end.getTime() - o.start.getTime()))),
+      parseMs: Math.round(sum((o) => o.parseMs) * 10) / 10,
+      nameMs: Math.round(Math.max(0, ...observed.map((o) => o.resolveMs))),
       writeMs: Math.round(performance.now() - t1),
-      ...(observation.mode === 'continuous' ? { snapshots: observation.tables } : {}),
+      ...(this.deps.source.mode === 'continuous' ? { snapshots: sum((o) => o.tables) } : {}),
+      ...(multi ? { captures: observations.length, capturesFailed: failed.length } : {}),
       ...(this.deps.dnsStats ? { dns: { ...this.deps.dnsStats() } } : {}),
     };
   }
@@ -209,8 +236,9 @@ export class Daemon {
     await this.running;
     // The source stops; what it held since the last tick is written as one last, shorter window.
     await this.startingSource;
-    const last = await this.deps.source.stop(deadline);
-    if (last) {
+    const stopped = await this.deps.source.stop(deadline);
+    const last = stopped === undefined ? [] : 'mode' in stopped ? [stopped] : stopped;
+    if (last.length > 0) {
       await this.deliver(last).then(
         (report) => log.info(report, `cycle: done, ${report.points} points (the last, at stop)`),
         (err: unknown) => log.warn({ err }, `cycle: the last period at stop: ${(err as Error).message}`),

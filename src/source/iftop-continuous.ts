@@ -18,6 +18,10 @@ export interface ContinuousOptions extends Pick<
   readonly log: Logger;
   /** Where the interface counters are read; default /sys/class/net. */
   readonly sysClassNet?: string;
+  /** Reads the interface counters instead (another namespace's, for the node agent). */
+  readonly readCounters?: () => Promise<InterfaceCounters>;
+  /** A command iftop runs under (see IftopStreamOptions.wrapper). */
+  readonly wrapper?: () => readonly string[];
   readonly makeStream?: (options: IftopStreamOptions) => StreamLike;
   /** Longest wait before restarting an iftop that exited. Default 60 s. */
   readonly maxRestartDelayMs?: number;
@@ -50,6 +54,7 @@ export class ContinuousIftopSource implements Source {
       ports: options.ports,
       iftopPath: options.iftopPath,
       graceMs: options.graceMs,
+      ...(options.wrapper ? { wrapper: options.wrapper } : {}),
       onSnapshot: (snapshot) => {
         this.failuresInRow = 0;
         this.snapshotsSinceTake++;
@@ -91,9 +96,10 @@ export class ContinuousIftopSource implements Source {
   }
 
   private readCounters(): Promise<InterfaceCounters | Error> {
-    return readInterfaceCounters(this.options.interface, this.options.sysClassNet).catch(
-      (err: unknown) => err as Error,
-    );
+    const read =
+      this.options.readCounters ??
+      (() => readInterfaceCounters(this.options.interface, this.options.sysClassNet));
+    return read().catch((err: unknown) => err as Error);
   }
 
   /**

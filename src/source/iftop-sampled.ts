@@ -16,6 +16,10 @@ export interface SampledIftopOptions extends Pick<
   readonly interface: string;
   /** Where the interface counters are read; default /sys/class/net. */
   readonly sysClassNet?: string;
+  /** Reads the interface counters instead (another namespace's, for the node agent). */
+  readonly readCounters?: () => Promise<InterfaceCounters>;
+  /** A command iftop runs under (see IftopStreamOptions.wrapper). */
+  readonly wrapper?: () => readonly string[];
   readonly makeStream?: (options: IftopStreamOptions) => StreamLike;
 }
 
@@ -118,6 +122,7 @@ export class SampledIftopSource implements Source {
       ports: o.ports,
       iftopPath: o.iftopPath,
       graceMs: o.graceMs,
+      ...(o.wrapper ? { wrapper: o.wrapper } : {}),
       onTable: (text, _at, complete) => {
         if (!complete) {
           rest = text;
@@ -172,8 +177,9 @@ export class SampledIftopSource implements Source {
   }
 
   private readCounters(): Promise<InterfaceCounters | Error> {
-    return readInterfaceCounters(this.options.interface, this.options.sysClassNet).catch(
-      (err: unknown) => err as Error,
-    );
+    const read =
+      this.options.readCounters ??
+      (() => readInterfaceCounters(this.options.interface, this.options.sysClassNet));
+    return read().catch((err: unknown) => err as Error);
   }
 }

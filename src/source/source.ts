@@ -1,4 +1,5 @@
 import type { CaptureError } from '../capture/errors.js';
+import type { IdentityConfig } from '../config/config.js';
 import type { InterfaceCounters } from '../capture/interface-counters.js';
 import type { Flow, ParseIssue, Totals } from '../parse/types.js';
 
@@ -64,6 +65,11 @@ export interface Observation {
    * counted is still in the observation; the cycle writes it, then fails.
    */
   readonly failure?: CaptureError;
+  /**
+   * Whose traffic it is, when the source watches more than one pod (the node agent): the tags of
+   * its points. Undefined: the configured identity (a sidecar's own pod).
+   */
+  readonly identity?: IdentityConfig;
 }
 
 /**
@@ -86,3 +92,20 @@ export interface Source {
    */
   stop(deadline?: number): Promise<Observation | undefined>;
 }
+
+/**
+ * A source over many captures (the node agent: one per pod network namespace), each observation
+ * tagged with its own `identity`. The daemon runs it as it runs a Source: on every tick all of its
+ * observations go through the resolvers and records to the sinks, in one write.
+ */
+export interface MultiSource {
+  readonly mode: SourceMode;
+  readonly multi: true;
+  start(): Promise<void>;
+  /** An observation per capture: its period (or window) since the last collect. */
+  collect(signal?: AbortSignal): Promise<readonly Observation[]>;
+  /** Ends every capture; resolves with what each held since the last collect. */
+  stop(deadline?: number): Promise<readonly Observation[]>;
+}
+
+export const isMultiSource = (s: Source | MultiSource): s is MultiSource => 'multi' in s && s.multi;

@@ -171,6 +171,12 @@ const CASES: Readonly<Record<SettingName, Case>> = {
   NSTATS_HEALTH_HOST: { good: '::', bad: ['', 'a b', '0.0.0.0,::', '"::"', 'a\nb'] },
   NSTATS_HEALTH_SINK_FAILING_SECONDS: { good: '0', bad: ints(0, 86400) },
   NSTATS_INTERNAL_METRICS: { good: 'true', bad: bools },
+  NSTATS_PROC_ROOT: { good: '/host/proc', bad: ['', 'proc', '"/proc"', '/proc\n/x'] },
+  NSTATS_NODE_SCAN_SECONDS: { good: '10', bad: ints(1, 3600) },
+  NSTATS_NSENTER_PATH: { good: '/usr/bin/nsenter', bad: ['', 'nsenter --net', 'a,b', '"nsenter"', 'a\nb'] },
+  NSTATS_DOCKER_CONFIG: { good: '/etc/docker/daemon.json', bad: ['', 'daemon.json', '/a\nb'] },
+  NSTATS_CONTAINERD_STATE: { good: '/run/containerd', bad: ['', 'run/containerd', '/a\nb'] },
+  NSTATS_CRIO_STORAGE: { good: '/run/containers/storage', bad: ['', './storage', '/a\nb'] },
   NSTATS_HOSTNAME: { good: 'web-0.shop', bad: ['', 'web 0', 'a,b', '"web"', 'a=b', 'a\nb'] },
   POD_NAME: { good: 'web-7d4b9c-x2x4z', bad: ['', 'Web_0', 'web 0', 'a,b', '"web"', 'a\nb'] },
   POD_IP: {
