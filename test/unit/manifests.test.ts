@@ -4,6 +4,7 @@
 // against the security and probe policy that nstats' containers promise. docker/compose.yaml is a
 // Compose file, not a Kubernetes manifest, and lives outside k8s/.
 import { loadAll } from 'js-yaml';
+import type { IDaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
@@ -62,6 +63,8 @@ interface Allowed {
   capabilities: readonly string[];
   /** Whether allowPrivilegeEscalation may be true. */
   privilegeEscalation: boolean;
+  /** Whether it must run as root (the node agent only: setns and other users' /proc need it). */
+  root?: boolean;
 }
 
 /**
@@ -76,8 +79,12 @@ function policyViolations(pod: IPodSpec, container: IContainer, allowed: Allowed
   const psc = pod.securityContext ?? {};
   const runAsNonRoot = sc.runAsNonRoot ?? psc.runAsNonRoot;
   const runAsUser = sc.runAsUser ?? psc.runAsUser;
-  if (runAsNonRoot !== true) out.push('runAsNonRoot is not true');
-  if (runAsUser === 0) out.push('runAsUser is 0');
+  if (allowed.root) {
+    if (runAsUser !== 0) out.push('runAsUser is not 0');
+  } else {
+    if (runAsNonRoot !== true) out.push('runAsNonRoot is not true');
+    if (runAsUser === 0) out.push('runAsUser is 0');
+  }
   if (sc.readOnlyRootFilesystem !== true) out.push('readOnlyRootFilesystem is not true');
   if (!(sc.capabilities?.drop ?? []).includes('ALL')) out.push('capabilities.drop lacks ALL');
   const extra = (sc.capabilities?.add ?? []).filter((c) => !allowed.capabilities.includes(c));
@@ -95,15 +102,16 @@ function policyViolations(pod: IPodSpec, container: IContainer, allowed: Allowed
 }
 
 const sidecarDeployment = (): IDeployment => find<IDeployment>('Deployment', 'web');
+const nodeAgent = (): IDaemonSet => find<IDaemonSet>('DaemonSet', 'nstats-node');
 const namesDeployment = (): IDeployment => find<IDeployment>('Deployment', 'nstats-names');
 
-function podOf(deployment: IDeployment): IPodSpec {
+function podOf(deployment: IDeployment | IDaemonSet): IPodSpec {
   const pod = deployment.spec?.template.spec;
   expect(pod, `${deployment.metadata?.name} has a pod template`).toBeDefined();
   return pod!;
 }
 
-function containerOf(deployment: IDeployment, name: string): IContainer {
+function containerOf(deployment: IDeployment | IDaemonSet, name: string): IContainer {
   const container = podOf(deployment).containers.find((c) => c.name === name);
   expect(container, `${deployment.metadata?.name} has a container ${name}`).toBeDefined();
   return container!;
@@ -122,11 +130,22 @@ const SIDECAR: Allowed = {
   privilegeEscalation: true,
 };
 const NAMES: Allowed = { capabilities: [], privilegeEscalation: false };
+/**
+ * The node agent: iftop's packet socket (NET_RAW), setns(2) into pods' network namespaces
+ * (SYS_ADMIN), other users' /proc/<pid>/ns/net (SYS_PTRACE), as root; never escalating.
+ */
+const NODE_AGENT: Allowed = {
+  capabilities: ['NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE'],
+  privilegeEscalation: false,
+  root: true,
+};
 
 describe('k8s manifests', () => {
   it('are read from k8s/*.yaml: the sidecar example and the names service', () => {
     const files = new Set(MANIFESTS.map((m) => m.where.split('#')[0]));
-    expect([...files]).toEqual(expect.arrayContaining(['names-service.yaml', 'sidecar-example.yaml']));
+    expect([...files]).toEqual(
+      expect.arrayContaining(['names-service.yaml', 'node-agent.yaml', 'sidecar-example.yaml']),
+    );
   });
 
   it.each(MANIFESTS.map((m) => [`${m.where} ${m.object.kind} ${m.object.metadata.name}`, m] as const))(
@@ -294,5 +313,96 @@ describe('names service', () => {
       (p) => p.name === port?.targetPort || p.containerPort === port?.targetPort,
     );
     expect(target?.containerPort).toBe(Number(envOf(names, 'NSTATS_NAMES_PORT')));
+  });
+});
+
+describe('node agent', () => {
+  const agent = () => containerOf(nodeAgent(), 'nstats');
+
+  it("runs `nstats node` from the sidecar image, in the node's PID and network namespaces", () => {
+    const pod = podOf(nodeAgent());
+    expect(agent().image).toBe(containerOf(sidecarDeployment(), 'nstats').image);
+    expect(agent().args).toEqual(['node']);
+    expect(pod.hostPID).toBe(true);
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(envOf(agent(), 'NSTATS_MODE')).toBe('continuous');
+    expect(agent().env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe(
+      'spec.nodeName',
+    );
+  });
+
+  it('keeps the policy as root with exactly NET_RAW, SYS_ADMIN and SYS_PTRACE, never escalating', () => {
+    const pod = podOf(nodeAgent());
+    expect(policyViolations(pod, agent(), NODE_AGENT)).toEqual([]);
+    expect([...(agent().securityContext?.capabilities?.add ?? [])].sort()).toEqual([
+      'NET_RAW',
+      'SYS_ADMIN',
+      'SYS_PTRACE',
+    ]);
+    expect(agent().securityContext?.privileged).toBeUndefined();
+    // The exception is the agent's alone: the same container as a sidecar or names service fails.
+    expect(policyViolations(pod, agent(), SIDECAR)).toContain('runAsUser is 0');
+  });
+
+  it('runs on every node, tainted ones too, and updates a few nodes at a time', () => {
+    const ds = nodeAgent();
+    expect(podOf(ds).tolerations).toContainEqual({ operator: 'Exists' });
+    expect(ds.spec?.updateStrategy?.type).toBe('RollingUpdate');
+    expect(ds.spec?.selector.matchLabels).toEqual(ds.spec?.template.metadata?.labels);
+  });
+
+  it("mounts the runtimes' metadata read-only, and no socket, /proc, /sys or the root", () => {
+    const pod = podOf(nodeAgent());
+    const hostPaths = (pod.volumes ?? []).filter((v) => v.hostPath);
+    expect(hostPaths.length).toBeGreaterThan(0);
+    const forbidden = [
+      '/',
+      '/proc',
+      '/sys',
+      '/run',
+      '/var/run',
+      '/run/containerd',
+      '/var/lib/docker',
+      '/run/containers/storage',
+    ];
+    for (const v of hostPaths) {
+      const path = v.hostPath!.path;
+      expect(forbidden, `${v.name}: ${path}`).not.toContain(path.replace(/\/+$/, '') || '/');
+      expect(path, v.name).not.toMatch(/\.sock$/);
+      const mounts = agent().volumeMounts?.filter((m) => m.name === v.name) ?? [];
+      expect(mounts.length, `${v.name} is mounted`).toBeGreaterThan(0);
+      for (const m of mounts) expect(m.readOnly, `${v.name} read-only`).toBe(true);
+    }
+    const containerd = hostPaths.find((v) => v.hostPath!.path.startsWith('/run/containerd'));
+    expect(containerd?.hostPath?.path).toBe('/run/containerd/io.containerd.runtime.v2.task');
+  });
+
+  it('has no API access: no token, and no binding names its service account', () => {
+    const ds = nodeAgent();
+    const pod = podOf(ds);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    const account = find<KubeObject & { automountServiceAccountToken?: boolean }>(
+      'ServiceAccount',
+      pod.serviceAccountName ?? '',
+    );
+    expect(account.automountServiceAccountToken).toBe(false);
+    const bindings = MANIFESTS.filter((m) => m.object.kind.endsWith('RoleBinding')).map(
+      (m) => m.object as unknown as IClusterRoleBinding,
+    );
+    for (const b of bindings) expect(b.subjects?.map((s) => s.name)).not.toContain(pod.serviceAccountName);
+  });
+
+  it('asks the names service the sidecar asks, and is probed on its health port', () => {
+    expect(envOf(agent(), 'NSTATS_NAMES_URL')).toBe(
+      envOf(containerOf(sidecarDeployment(), 'nstats'), 'NSTATS_NAMES_URL'),
+    );
+    const health = agent().ports?.find((p) => p.name === 'health');
+    expect(health?.containerPort).toBe(Number(envOf(agent(), 'NSTATS_HEALTH_PORT')));
+    expect(agent().livenessProbe?.httpGet).toMatchObject({ path: '/livez', port: 'health' });
+    expect(agent().readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'health' });
+    expect(envOf(agent(), 'NSTATS_SPOOL_DIR')).toBe(
+      agent().volumeMounts?.find((m) => m.name === 'nstats-spool')?.mountPath,
+    );
   });
 });
