@@ -1,4 +1,5 @@
-# nstats sidecar image: Node 24 LTS + iftop. Runs as a non-root user; capture needs only CAP_NET_RAW.
+# nstats image: Node 24 LTS + iftop. As a sidecar (`run`) it runs as a non-root user and capture needs
+# only CAP_NET_RAW; as the node agent (`node`) it runs as root with nsenter (k8s/node-agent.yaml says why).
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -15,7 +16,7 @@ FROM node:24-bookworm-slim
 # /usr/lib is preloaded by name instead, keeping continuous mode's tables line-buffered
 # (src/capture/iftop-stream.ts, lineBuffering()).
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends iftop libcap2-bin \
+  && apt-get install -y --no-install-recommends iftop util-linux libcap2-bin \
   && setcap cap_net_raw+ep /usr/sbin/iftop \
   && cp /usr/libexec/coreutils/libstdbuf.so /usr/lib/libstdbuf.so \
   && chmod 4755 /usr/lib/libstdbuf.so \

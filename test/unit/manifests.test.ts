@@ -327,6 +327,8 @@ describe('node agent', () => {
     expect(pod.hostNetwork).toBe(true);
     expect(pod.dnsPolicy).toBe('ClusterFirstWithHostNet');
     expect(envOf(agent(), 'NSTATS_MODE')).toBe('continuous');
+    // nsenter, which runs iftop in each pod's namespace, is util-linux's.
+    expect(DOCKERFILE).toMatch(/apt-get install[^\n]* util-linux/);
     expect(agent().env?.find((e) => e.name === 'NODE_NAME')?.valueFrom?.fieldRef?.fieldPath).toBe(
       'spec.nodeName',
     );
