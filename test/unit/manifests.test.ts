@@ -81,6 +81,8 @@ function policyViolations(pod: IPodSpec, container: IContainer, allowed: Allowed
   const runAsUser = sc.runAsUser ?? psc.runAsUser;
   if (allowed.root) {
     if (runAsUser !== 0) out.push('runAsUser is not 0');
+    // The kubelet refuses to start a container that says both.
+    if (runAsNonRoot === true) out.push('runAsNonRoot is true');
   } else {
     if (runAsNonRoot !== true) out.push('runAsNonRoot is not true');
     if (runAsUser === 0) out.push('runAsUser is 0');
@@ -121,6 +123,26 @@ function envOf(container: IContainer, name: string): string | undefined {
   return container.env?.find((e) => e.name === name)?.value;
 }
 
+/**
+ * Checks that `url` (a container's NSTATS_NAMES_URL) reaches the names service: http, the
+ * Service's `name.namespace`, and a port of the Service that forwards to the port `nstats names`
+ * listens on (NSTATS_NAMES_PORT).
+ */
+function expectNamesServiceAt(url: string | undefined): void {
+  const deployment = namesDeployment();
+  const service = find<IService>('Service', 'nstats-names');
+  const parsed = new URL(url ?? '');
+  expect(parsed.protocol).toBe('http:');
+  expect(parsed.hostname).toBe(`${service.metadata?.name}.${service.metadata?.namespace}`);
+  const port = service.spec?.ports?.find((p) => p.port === Number(parsed.port));
+  expect(port, `a Service port ${parsed.port}`).toBeDefined();
+  const names = containerOf(deployment, 'nstats-names');
+  const target = names.ports?.find(
+    (p) => p.name === port?.targetPort || p.containerPort === port?.targetPort,
+  );
+  expect(target?.containerPort).toBe(Number(envOf(names, 'NSTATS_NAMES_PORT')));
+}
+
 /** The sidecar's capture needs CAP_NET_RAW and nothing else. */
 const SIDECAR: Allowed = {
   capabilities: ['NET_RAW'],
@@ -141,7 +163,7 @@ const NODE_AGENT: Allowed = {
 };
 
 describe('k8s manifests', () => {
-  it('are read from k8s/*.yaml: the sidecar example and the names service', () => {
+  it('are read from k8s/*.yaml: the sidecar example, the names service and the node agent', () => {
     const files = new Set(MANIFESTS.map((m) => m.where.split('#')[0]));
     expect([...files]).toEqual(
       expect.arrayContaining(['names-service.yaml', 'node-agent.yaml', 'sidecar-example.yaml']),
@@ -303,16 +325,7 @@ describe('names service', () => {
     const selector = service.spec?.selector;
     expect(selector, 'the Service has a selector').toBeDefined();
     expect(deployment.spec?.template.metadata?.labels).toMatchObject(selector!);
-    const url = new URL(envOf(containerOf(sidecarDeployment(), 'nstats'), 'NSTATS_NAMES_URL') ?? '');
-    expect(url.protocol).toBe('http:');
-    expect(url.hostname).toBe(`${service.metadata?.name}.${service.metadata?.namespace}`);
-    const port = service.spec?.ports?.find((p) => p.port === Number(url.port));
-    expect(port, `a Service port ${url.port}`).toBeDefined();
-    const names = containerOf(deployment, 'nstats-names');
-    const target = names.ports?.find(
-      (p) => p.name === port?.targetPort || p.containerPort === port?.targetPort,
-    );
-    expect(target?.containerPort).toBe(Number(envOf(names, 'NSTATS_NAMES_PORT')));
+    expectNamesServiceAt(envOf(containerOf(sidecarDeployment(), 'nstats'), 'NSTATS_NAMES_URL'));
   });
 });
 
@@ -351,6 +364,7 @@ describe('node agent', () => {
     const ds = nodeAgent();
     expect(podOf(ds).tolerations).toContainEqual({ operator: 'Exists' });
     expect(ds.spec?.updateStrategy?.type).toBe('RollingUpdate');
+    expect(ds.spec?.updateStrategy?.rollingUpdate?.maxUnavailable).toBeDefined();
     expect(ds.spec?.selector.matchLabels).toEqual(ds.spec?.template.metadata?.labels);
   });
 
@@ -374,7 +388,11 @@ describe('node agent', () => {
       expect(path, v.name).not.toMatch(/\.sock$/);
       const mounts = agent().volumeMounts?.filter((m) => m.name === v.name) ?? [];
       expect(mounts.length, `${v.name} is mounted`).toBeGreaterThan(0);
-      for (const m of mounts) expect(m.readOnly, `${v.name} read-only`).toBe(true);
+      for (const m of mounts) {
+        expect(m.readOnly, `${v.name} read-only`).toBe(true);
+        // At the node's own path, so the agent's defaults (NSTATS_CONTAINERD_STATE, ...) find it.
+        expect(m.mountPath, `${v.name} at its node path`).toBe(path);
+      }
     }
     const containerd = hostPaths.find((v) => v.hostPath!.path.startsWith('/run/containerd'));
     expect(containerd?.hostPath?.path).toBe('/run/containerd/io.containerd.runtime.v2.task');
@@ -395,10 +413,8 @@ describe('node agent', () => {
     for (const b of bindings) expect(b.subjects?.map((s) => s.name)).not.toContain(pod.serviceAccountName);
   });
 
-  it('asks the names service the sidecar asks, and is probed on its health port', () => {
-    expect(envOf(agent(), 'NSTATS_NAMES_URL')).toBe(
-      envOf(containerOf(sidecarDeployment(), 'nstats'), 'NSTATS_NAMES_URL'),
-    );
+  it('asks the names service through its Service, and is probed on its health port', () => {
+    expectNamesServiceAt(envOf(agent(), 'NSTATS_NAMES_URL'));
     const health = agent().ports?.find((p) => p.name === 'health');
     expect(health?.containerPort).toBe(Number(envOf(agent(), 'NSTATS_HEALTH_PORT')));
     expect(agent().livenessProbe?.httpGet).toMatchObject({ path: '/livez', port: 'health' });
@@ -406,5 +422,7 @@ describe('node agent', () => {
     expect(envOf(agent(), 'NSTATS_SPOOL_DIR')).toBe(
       agent().volumeMounts?.find((m) => m.name === 'nstats-spool')?.mountPath,
     );
+    // nstats stops within NSTATS_SHUTDOWN_TIMEOUT_MS, 20 s by default: inside the grace period.
+    expect(podOf(nodeAgent()).terminationGracePeriodSeconds).toBeGreaterThan(20);
   });
 });
